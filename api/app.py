@@ -1,0 +1,49 @@
+"""The Litestar application: routes, OpenAPI, CORS, rate limits and JSON errors."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+import naap
+from api.docs import docs_page
+from api.errors import EXCEPTION_HANDLERS
+from api.routes.gpu import gpu_metrics_handler
+from api.routes.health import healthz
+from api.routes.sla import sla_compliance
+from naap.settings import ApiSettings
+from naap.warehouse import Warehouse
+from scoring.config import SlaConfig
+
+DESCRIPTION = (
+    "Public, recomputable SLA metrics of the Livepeer AI video network: per orchestrator, GPU, workflow and "
+    "region. Every score names the config version and hash it was computed with."
+)
+
+
+def create_app(warehouse: Warehouse, sla_config: SlaConfig, settings: ApiSettings | None = None) -> Litestar:
+    settings = settings or ApiSettings()
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        exclude=["/healthz", "/docs", "/schema"],
+    )
+    return Litestar(
+        route_handlers=[sla_compliance, gpu_metrics_handler, healthz, docs_page],
+        state=State({"warehouse": warehouse, "sla_config": sla_config}),
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_methods=["GET", "OPTIONS"]),
+        middleware=[rate_limit.middleware],
+        openapi_config=OpenAPIConfig(
+            title="NaaP SLA API",
+            version=naap.__version__,
+            description=DESCRIPTION,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        debug=False,
+        logging_config=None,  # the process owns logging; Litestar must not reconfigure it
+    )

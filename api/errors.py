@@ -1,0 +1,56 @@
+"""Every error leaves the API as JSON with a message: never a traceback, never HTML."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
+
+from naap.warehouse import WarehouseError
+
+log = logging.getLogger(__name__)
+
+
+class BadRequest(HTTPException):
+    status_code = 400
+
+
+def _body(status: int, message: str, details: object | None = None) -> dict:
+    body: dict = {"status": status, "message": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    headers = dict(exc.headers or {})
+    details = None
+    message = exc.detail or "error"
+    if isinstance(exc, ValidationException):
+        details = exc.extra
+        message = "invalid request parameters"
+    if isinstance(exc, TooManyRequestsException):
+        message = "rate limit exceeded; retry later"
+        reset = headers.get("RateLimit-Reset")
+        headers["Retry-After"] = str(reset) if reset else "60"
+    return Response(
+        _body(exc.status_code, message, details), status_code=exc.status_code, headers=headers, media_type=MediaType.JSON
+    )
+
+
+def warehouse_exception_handler(request: Request, exc: WarehouseError) -> Response:
+    log.error("warehouse error on %s: %s", request.url.path, exc)
+    return Response(_body(503, "the warehouse is unavailable; retry later"), status_code=503, media_type=MediaType.JSON)
+
+
+def internal_exception_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path)
+    return Response(_body(500, "internal error"), status_code=500, media_type=MediaType.JSON)
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: http_exception_handler,
+    WarehouseError: warehouse_exception_handler,
+    Exception: internal_exception_handler,
+}

@@ -1,0 +1,38 @@
+"""Parsing and validation of API query parameters (all untrusted)."""
+
+from __future__ import annotations
+
+import re
+
+from api.errors import BadRequest
+
+_DURATION = re.compile(r"^(\d{1,6})([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_ETH = re.compile(r"^0x[0-9a-fA-F]{40}$")
+MAX_RANGE_S = 31 * 86400
+
+
+def duration_s(value: str, name: str, max_s: int = MAX_RANGE_S) -> int:
+    m = _DURATION.match(value.strip())
+    if not m:
+        raise BadRequest(f"{name} must look like 90s, 15m, 1h or 7d; got {value[:40]!r}")
+    secs = int(m.group(1)) * _UNIT_S[m.group(2)]
+    if not 1 <= secs <= max_s:
+        raise BadRequest(f"{name} must be between 1s and {max_s // 86400}d")
+    return secs
+
+
+def eth_address(value: str | None, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not _ETH.match(value):
+        raise BadRequest(f"{name} must be a 0x-prefixed 20-byte hex address; got {value[:60]!r}")
+    return value.lower()
+
+
+def short_text(value: str | None, name: str, max_len: int = 128) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > max_len or any(ord(c) < 32 for c in value):
+        raise BadRequest(f"{name} must be printable text of at most {max_len} characters")
+    return value

@@ -1,0 +1,17 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+import naap
+
+
+@get("/healthz", sync_to_thread=True, summary="Health", tags=["health"])
+def healthz(state: State) -> Response[dict[str, Any]]:
+    ok = state.warehouse.ping()
+    body = {"status": "ok" if ok else "degraded", "warehouse": "ok" if ok else "unreachable", "version": naap.__version__}
+    return Response(body, status_code=200 if ok else 503)

@@ -1,0 +1,1 @@
+"""GPU sources (NVML, simulated) and the collector that turns their readings into metric families."""

@@ -1,0 +1,152 @@
+"""A simulated AI runner that drives the stream SDK like a real one, with a quality profile.
+
+Used by the demo fleet, `naap exporter --simulate` and tests. It goes through exactly the same SDK calls a
+real runner makes (start_stream, frame_in, frame_out, bytes_in/out, error, end_stream), so the exposition
+is the real one; only the frames are imaginary.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from exporter.streams.sdk import StreamMetrics
+
+# Nominal output FPS a healthy GPU reaches per workflow (pipeline, model_id) in the simulation.
+SIMULATED_WORKFLOWS: tuple[tuple[str, str, float], ...] = (
+    ("live-video-to-video", "streamdiffusion-sdxl", 20.0),
+    ("live-video-to-video", "streamdiffusion-sd15", 30.0),
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one simulated orchestrator behaves."""
+
+    name: str
+    fps_factor: float = 1.0  # × nominal FPS
+    fps_noise: float = 0.02  # relative σ per tick
+    wobble: float = 0.0  # relative amplitude of a slow FPS oscillation (jitter)
+    errors_per_min: float = 0.0  # stream errors per stream-minute
+    http_error_rate: float = 0.0  # fraction of /metrics requests answered 500
+    response_delay_s: float = 0.0  # added to every /metrics response
+    offline_every_s: float = 0.0  # cycle length; 0 = never offline
+    offline_for_s: float = 0.0  # offline part of each cycle
+
+    def offline_at(self, t: float) -> bool:
+        if self.offline_every_s <= 0:
+            return False
+        return (t % self.offline_every_s) >= self.offline_every_s - self.offline_for_s
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("steady"),
+        Profile("jittery", fps_factor=0.95, fps_noise=0.15, wobble=0.35),
+        Profile("slow", fps_factor=0.55, fps_noise=0.05, response_delay_s=0.8),
+        Profile("flaky", fps_factor=0.9, fps_noise=0.08, errors_per_min=4.0, http_error_rate=0.2),
+        Profile("offline", offline_every_s=60.0, offline_for_s=25.0),
+    )
+}
+
+
+class SimulatedRunner:
+    """Feeds `streams` concurrent streams spread over `gpu_ids` through the SDK, in a background thread."""
+
+    FRAME_BYTES_IN = 24_000
+    FRAME_BYTES_OUT = 30_000
+
+    def __init__(
+        self,
+        sdk: StreamMetrics,
+        gpu_ids: list[str],
+        streams: int = 4,
+        profile: Profile = PROFILES["steady"],
+        seed: int = 0,
+        tick_s: float = 0.1,
+        mean_stream_life_s: float = 300.0,
+    ) -> None:
+        self.sdk = sdk
+        self.gpu_ids = gpu_ids or [""]
+        self.n_streams = streams
+        self.profile = profile
+        self.tick_s = tick_s
+        self.mean_stream_life_s = mean_stream_life_s
+        self._rng = random.Random(seed)
+        self._seed = seed
+        self._serial = 0
+        self._carry: dict[str, list[float]] = {}
+        self._nominal: dict[str, float] = {}
+        self._phase: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def _new_stream(self, slot: int) -> str:
+        self._serial += 1
+        sid = f"sim-{self._seed:x}-{self._serial:05d}"
+        pipeline, model_id, fps = SIMULATED_WORKFLOWS[slot % len(SIMULATED_WORKFLOWS)]
+        gpu = self.gpu_ids[slot % len(self.gpu_ids)]
+        self.sdk.start_stream(sid, pipeline, model_id, gpu)
+        self._carry[sid] = [0.0, 0.0]
+        self._nominal[sid] = fps
+        self._phase[sid] = self._rng.random() * 2 * math.pi
+        return sid
+
+    def step(self, dt: float, now: float) -> None:
+        p = self.profile
+        for sid in list(self._carry):
+            s = self.sdk.stream(sid)
+            if s is None:
+                continue
+            nominal = self._nominal[sid]
+            wobble = 1 + p.wobble * math.sin(now / 7.0 + self._phase[sid])
+            fps_out = max(0.0, nominal * p.fps_factor * wobble * (1 + self._rng.gauss(0, p.fps_noise)))
+            fps_in = nominal * (1 + self._rng.gauss(0, 0.01))
+            carry = self._carry[sid]
+            carry[0] += fps_out * dt
+            carry[1] += fps_in * dt
+            n_out, n_in = int(carry[0]), int(carry[1])
+            carry[0] -= n_out
+            carry[1] -= n_in
+            for _ in range(n_in):
+                s.frame_in()
+                s.bytes_in(self.FRAME_BYTES_IN)
+            for _ in range(n_out):
+                s.frame_out()
+                s.bytes_out(self.FRAME_BYTES_OUT)
+            if p.errors_per_min and self._rng.random() < p.errors_per_min * dt / 60.0:
+                s.error(self._rng.choice(("timeout", "model_error", "runner_disconnect")))
+
+    def _churn(self, dt: float) -> None:
+        # Streams end and new ones start, as on a real orchestrator; ended series must disappear.
+        for slot, sid in enumerate(list(self._carry)):
+            if self._rng.random() < dt / self.mean_stream_life_s:
+                self.sdk.end_stream(sid)
+                del self._carry[sid], self._nominal[sid], self._phase[sid]
+                self._new_stream(slot)
+
+    def start(self) -> None:
+        for slot in range(self.n_streams):
+            self._new_stream(slot)
+        self._stop.clear()
+
+        def run() -> None:
+            last = time.monotonic()
+            while not self._stop.wait(self.tick_s):
+                now = time.monotonic()
+                dt, last = now - last, now
+                self.step(dt, now)
+                self._churn(dt)
+
+        self._thread = threading.Thread(target=run, name="naap-simulated-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None

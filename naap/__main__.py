@@ -1,0 +1,3 @@
+from naap.cli import main
+
+main()

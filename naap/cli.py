@@ -1,0 +1,356 @@
+"""`naap`: the command line, a thin shell over the library.
+
+Subcommands import their parts lazily, so `naap exporter` works on an exporter-only install
+(`pip install '.[exporter]'`) without chdb, litestar or web3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import click
+
+from naap import __version__
+from naap.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("naap")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("apscheduler", "httpx", "uvicorn.error", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def run_until_signal(main: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
+    """Run `main(stop)` until it returns; SIGINT/SIGTERM set `stop` for a clean shutdown."""
+
+    async def runner() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await main(stop)
+
+    return asyncio.run(runner())
+
+
+def _settings(config: str | None, overrides: dict[str, Any]) -> Settings:
+    try:
+        return load_settings(config, overrides)
+    except SettingsError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def _warehouse_overrides(warehouse: str | None, data_dir: str | None) -> dict[str, Any]:
+    wh: dict[str, Any] = {}
+    if warehouse:
+        wh["dsn"] = warehouse
+    if data_dir:
+        wh["data_dir"] = data_dir
+    return {"warehouse": wh} if wh else {}
+
+
+def _merge(*dicts: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for d in dicts:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.setdefault(k, {}).update(v)
+            else:
+                out[k] = v
+    return out
+
+
+config_option = click.option(
+    "--config", "config", type=click.Path(dir_okay=False), envvar="NAAP_CONFIG", help="Settings YAML file (also NAAP_CONFIG)."
+)
+warehouse_option = click.option(
+    "--warehouse", metavar="DSN", help="Warehouse DSN: chdb:///path (embedded, default) or http(s)://host:8123."
+)
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Data directory of the embedded warehouse."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="naap")
+@click.option(
+    "--log-level", default="info", show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False), help="Log verbosity (stderr).",
+)  # fmt: skip
+def cli(log_level: str) -> None:
+    """NaaP SLA metrics: exporter, scraper, scoring and API for the Livepeer AI video network."""
+    _setup_logging(log_level)
+
+
+# --------------------------------------------------------------------------------------- exporter
+@cli.command()
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="Exporter YAML file; flags override it.")
+@click.option("--host", help="Address to listen on. [default: 0.0.0.0]")
+@click.option("--port", type=int, help="Port to listen on; 0 picks one. [default: 9935]")
+@click.option("--orchestrator", metavar="0x…", help="This orchestrator's Ethereum address.")
+@click.option("--region", help="Declared region, e.g. us-east.")
+@click.option("--no-nvml", is_flag=True, default=None, help="Do not read GPUs through NVML.")
+@click.option("--simulate", is_flag=True, default=None, help="Serve a simulated GPU source and runner (no GPU needed).")
+@click.option("--gpus", type=int, help="Simulated GPUs. [default: 1]")
+@click.option("--streams", type=int, help="Simulated concurrent streams. [default: 4]")
+@click.option("--profile", help="Simulated quality: steady, jittery, slow, flaky, offline. [default: steady]")
+@click.option("--gpu-model", help="Simulated GPU model: H100, L40S, A100, RTX4090, RTX5090. [default: RTX4090]")
+@click.option("--seed", type=int, help="Seed of the simulation. [default: 0]")
+def exporter(config: str | None, no_nvml: bool | None, **flags: Any) -> None:
+    """Serve this orchestrator's GPU and stream metrics at /metrics.
+
+    Prometheus text format, or OpenMetrics when asked (Accept header); gzip when asked.
+    """
+    from exporter.config import ExporterConfigError, load_exporter_config
+    from exporter.server import serve_forever
+
+    if no_nvml:
+        flags["nvml"] = False
+    try:
+        cfg = load_exporter_config(config, flags)
+    except ExporterConfigError as e:
+        raise click.UsageError(str(e)) from None
+    try:
+        run_until_signal(lambda stop: serve_forever(cfg, stop))
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
+
+
+# --------------------------------------------------------------------------------------- scrape
+@cli.command()
+@config_option
+@click.option("--targets", "target_files", multiple=True, type=click.Path(dir_okay=False),
+              help="file_sd JSON/YAML or a list of URLs; repeatable.")  # fmt: skip
+@click.option("--once", is_flag=True, help="Scrape every target once, print one JSON line each, and exit.")
+@click.option("--allow-loopback", is_flag=True, default=None, help="Allow 127.0.0.0/8 and ::1 targets (tests, demos).")
+@click.option("--interval", type=float, help="Scrape interval in seconds. [default: 15]")
+@click.option("--timeout", type=float, help="Per-scrape time limit in seconds. [default: 10]")
+@click.option("--shard", metavar="i/N", help="Scrape only targets whose stable hash mod N is i.")
+@warehouse_option
+@data_dir_option
+def scrape(
+    config: str | None,
+    target_files: tuple[str, ...],
+    once: bool,
+    allow_loopback: bool | None,
+    interval: float | None,
+    timeout: float | None,
+    shard: str | None,
+    warehouse: str | None,
+    data_dir: str | None,
+) -> None:
+    """Scrape targets into the warehouse (continuously, or --once).
+
+    --once exits 0 even when targets fail: their lines say why.
+    """
+    scraper_over: dict[str, Any] = {}
+    if allow_loopback:
+        scraper_over["allow_loopback"] = True
+    if interval is not None:
+        scraper_over["interval_s"] = interval
+        if timeout is None:
+            scraper_over["timeout_s"] = min(10.0, interval)
+    if timeout is not None:
+        scraper_over["timeout_s"] = timeout
+    if shard:
+        scraper_over["shard"] = shard
+    overrides = _merge(_warehouse_overrides(warehouse, data_dir), {"scraper": scraper_over} if scraper_over else {})
+    settings = _settings(config, overrides)
+    if target_files:
+        settings.discovery.target_files = [*settings.discovery.target_files, *map(Path, target_files)]
+    if not settings.discovery.target_files and not settings.discovery.targets:
+        raise click.UsageError("no targets: give --targets FILE or discovery.targets in --config")
+    from naap.runner import scrape_forever, scrape_once
+
+    if once:
+        lines = asyncio.run(scrape_once(settings))
+        for line in lines:
+            click.echo(json.dumps(line, sort_keys=True))
+    else:
+        run_until_signal(lambda stop: scrape_forever(settings, stop))
+
+
+# --------------------------------------------------------------------------------------- collect
+@cli.command()
+@config_option
+@click.option("--targets", "target_files", multiple=True, type=click.Path(dir_okay=False),
+              help="file_sd JSON/YAML or a list of URLs; repeatable.")  # fmt: skip
+@click.option("--allow-loopback", is_flag=True, default=None, help="Allow 127.0.0.0/8 and ::1 targets.")
+@click.option("--host", help="API listen address. [default: 127.0.0.1]")
+@click.option("--port", type=int, help="API port. [default: 8000]")
+@warehouse_option
+@data_dir_option
+def collect(
+    config: str | None,
+    target_files: tuple[str, ...],
+    allow_loopback: bool | None,
+    host: str | None,
+    port: int | None,
+    warehouse: str | None,
+    data_dir: str | None,
+) -> None:
+    """Run the whole collector: discovery, scraper, scoring and API in one process."""
+    api: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    overrides = _merge(
+        _warehouse_overrides(warehouse, data_dir),
+        {"api": api} if api else {},
+        {"scraper": {"allow_loopback": True}} if allow_loopback else {},
+    )
+    settings = _settings(config, overrides)
+    if target_files:
+        settings.discovery.target_files = [*settings.discovery.target_files, *map(Path, target_files)]
+    from naap.collector import Collector, Running
+
+    def ready(r: Running) -> None:
+        click.echo(f"collector: {r.targets} targets ({r.refused} refused); API {r.api_url}  docs {r.docs_url}")
+
+    run_until_signal(lambda stop: Collector(settings).run(stop, ready))
+
+
+# --------------------------------------------------------------------------------------- api
+@cli.command()
+@config_option
+@click.option("--host", help="Listen address. [default: 127.0.0.1]")
+@click.option("--port", type=int, help="Port. [default: 8000]")
+@warehouse_option
+@data_dir_option
+def api(config: str | None, host: str | None, port: int | None, warehouse: str | None, data_dir: str | None) -> None:
+    """Serve the public API over an existing warehouse (a server DSN, or an embedded one nobody else holds)."""
+    api_over: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = _settings(config, _merge(_warehouse_overrides(warehouse, data_dir), {"api": api_over} if api_over else {}))
+    import uvicorn
+
+    from api.app import create_app
+    from naap.warehouse import WarehouseError, open_warehouse
+    from scoring.config import load_config
+
+    try:
+        wh = open_warehouse(settings.warehouse)
+    except WarehouseError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"API http://{settings.api.host}:{settings.api.port}  docs http://{settings.api.host}:{settings.api.port}/docs")
+    try:
+        uvicorn.run(create_app(wh, load_config(settings.scoring.config), settings.api),
+                    host=settings.api.host, port=settings.api.port, log_level="warning")  # fmt: skip
+    finally:
+        wh.close()
+
+
+# --------------------------------------------------------------------------------------- score
+@cli.command()
+@config_option
+@click.option("--period", help="Scoring period (from the SLA config). [default: every period]")
+@click.option("--at", "at_ms", type=int, help="Window end, epoch milliseconds. [default: now, aligned to the step]")
+@warehouse_option
+@data_dir_option
+def score(config: str | None, period: str | None, at_ms: int | None, warehouse: str | None, data_dir: str | None) -> None:
+    """Compute SLA scores from the raw log and print them as JSON lines (nothing is published)."""
+    import time
+
+    from naap.warehouse import WarehouseError, open_warehouse
+    from scoring.compute import aligned_window_end, compute_scores
+    from scoring.config import ConfigError, load_config
+
+    settings = _settings(config, _warehouse_overrides(warehouse, data_dir))
+    try:
+        sla = load_config(settings.scoring.config)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    periods = [period] if period else list(sla.periods)
+    if period and period not in sla.periods:
+        raise click.UsageError(f"unknown period {period!r}; configured: {', '.join(sla.periods)}")
+    end = at_ms if at_ms is not None else aligned_window_end(int(time.time() * 1000), sla.step_s)
+    try:
+        wh = open_warehouse(settings.warehouse)
+    except WarehouseError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        for p in periods:
+            for s in compute_scores(wh, sla, p, end):
+                click.echo(json.dumps(s.as_dict(), sort_keys=True))
+    finally:
+        wh.close()
+
+
+# --------------------------------------------------------------------------------------- demo
+@cli.command()
+@click.option("--orchestrators", "n", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Simulated orchestrators to start.")  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="API port (0 picks one).")
+@data_dir_option
+def demo(n: int, port: int, data_dir: str | None) -> None:
+    """Start a simulated fleet on loopback and a collector that scrapes, scores and serves it."""
+    from naap.demo import run_demo
+    from naap.settings import default_data_dir
+
+    directory = Path(data_dir) if data_dir else default_data_dir() / "demo"
+    try:
+        run_until_signal(lambda stop: run_demo(n, port, directory, stop))
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from None
+
+
+# --------------------------------------------------------------------------------------- warehouse
+@cli.group()
+def warehouse() -> None:
+    """Warehouse schema and maintenance."""
+
+
+@warehouse.command()
+@config_option
+@click.option("--dry-run", is_flag=True, help="Print the SQL of pending migrations; change nothing.")
+@click.option("--all", "show_all", is_flag=True, help="With --dry-run: print every migration, applied or not.")
+@warehouse_option
+@data_dir_option
+def migrate(config: str | None, dry_run: bool, show_all: bool, warehouse: str | None, data_dir: str | None) -> None:
+    """Apply pending schema migrations (in order, once each)."""
+    from naap.warehouse import Warehouse, WarehouseError, open_warehouse
+    from naap.warehouse.migrations import MigrationError, apply_migrations, load_migrations, pending_migrations, render_sql
+
+    if dry_run and show_all:
+        click.echo(render_sql(load_migrations()), nl=False)
+        return
+    settings = _settings(config, _warehouse_overrides(warehouse, data_dir))
+    try:
+        if dry_run:
+            wh = Warehouse(settings.warehouse.resolved_dsn(), settings.warehouse.database)
+            try:
+                pending = pending_migrations(wh)
+            finally:
+                wh.close()
+            if not pending:
+                click.echo("-- up to date: no pending migrations")
+            click.echo(render_sql(pending), nl=False)
+            return
+        wh = open_warehouse(settings.warehouse, migrate=False)
+        try:
+            done = apply_migrations(wh)
+        finally:
+            wh.close()
+    except (WarehouseError, MigrationError) as e:
+        raise click.ClickException(str(e)) from None
+    if done:
+        for m in done:
+            click.echo(f"applied {m.version:04d}_{m.name}")
+    else:
+        click.echo("up to date: no pending migrations")
+
+
+def main() -> None:
+    cli(prog_name="naap")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""One typed settings object for the collector (scraper, discovery, scoring, API, warehouse).
+
+Sources, lowest to highest precedence: defaults, a YAML file (``--config`` or ``NAAP_CONFIG``),
+environment variables (``NAAP_<SECTION>__<FIELD>``, e.g. ``NAAP_SCRAPER__INTERVAL_S=5``), then
+explicit overrides from CLI flags. Everything is validated at start-up; a bad value stops the
+process with a message that names the field, before anything is started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_ETH_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class SettingsError(ValueError):
+    """Configuration that cannot be used; the message is meant for the operator."""
+
+
+def default_data_dir() -> Path:
+    try:
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("naap", appauthor=False))
+    except ImportError:  # exporter-only installs never open a warehouse
+        return Path.home() / ".local" / "share" / "naap"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class WarehouseSettings(_Section):
+    dsn: str | None = Field(
+        None,
+        description="clickhouse-connect DSN. Default: chdb://<data_dir>/warehouse (embedded chDB). "
+        "http(s)://user:pass@host:8123 targets a ClickHouse server with the same code.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the embedded warehouse lives.")
+    database: str = Field("naap", description="ClickHouse database holding every table.")
+    sample_ttl_days: int = Field(30, ge=0, le=3650, description="Days raw samples are kept; 0 keeps them forever.")
+    batch_rows: int = Field(50_000, ge=1, le=10_000_000, description="Flush a sample batch at this many rows.")
+    flush_interval_s: float = Field(1.0, gt=0, le=60, description="Flush pending rows at least this often.")
+    max_buffered_rows: int = Field(
+        2_000_000, ge=1, description="Rows held while the warehouse is slow or down; past this the oldest batches are dropped."
+    )
+
+    @field_validator("database")
+    @classmethod
+    def _db_ident(cls, v: str) -> str:
+        if not _IDENT.match(v):
+            raise ValueError("must be a plain identifier (letters, digits, underscore)")
+        return v
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn_scheme(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        scheme = v.split("://", 1)[0].lower() if "://" in v else ""
+        if scheme not in {"chdb", "http", "https", "clickhouse", "clickhouses"}:
+            raise ValueError("must start with chdb://, http:// or https://")
+        return v
+
+    def resolved_dsn(self) -> str:
+        if self.dsn:
+            return self.dsn
+        return f"chdb://{(self.data_dir / 'warehouse').resolve()}"
+
+
+class StaticTarget(_Section):
+    url: str
+    orchestrator: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ChainSettings(_Section):
+    rpc_urls: list[str] = Field(default_factory=list, description="Arbitrum One JSON-RPC URLs, tried in order.")
+    controller: str = Field("0xD8E8328501E9645d16Cf49539efC04f734606ee4", description="Livepeer Controller address.")
+
+    @field_validator("controller")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        if not _ETH_ADDRESS.match(v):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        return v
+
+
+class DiscoverySettings(_Section):
+    targets: list[StaticTarget] = Field(default_factory=list, description="Static targets.")
+    target_files: list[Path] = Field(
+        default_factory=list, description="Prometheus file_sd files (JSON or YAML) or plain lists of URLs."
+    )
+    chain: ChainSettings | None = None
+    interval_s: float = Field(300.0, gt=0, description="Re-discover this often.")
+
+
+class ScraperSettings(_Section):
+    interval_s: float = Field(15.0, ge=0.1, le=3600, description="Scrape every target this often.")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="Whole-scrape time limit.")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Body size cap (after decompression).")
+    sample_limit: int = Field(200_000, ge=1, description="Samples per scrape past which the scrape fails.")
+    label_name_max: int = Field(128, ge=1)
+    label_value_max: int = Field(1024, ge=1)
+    labels_per_series_max: int = Field(64, ge=1)
+    allow_loopback: bool = Field(False, description="Allow 127.0.0.0/8 and ::1 targets (demo and tests only).")
+    max_concurrency: int = Field(256, ge=1, le=100_000)
+    shard: str = Field("0/1", description="i/N: scrape only targets whose stable hash mod N is i.")
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, v: str) -> str:
+        m = re.fullmatch(r"(\d+)/(\d+)", v.strip())
+        if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
+            raise ValueError("must be i/N with 0 <= i < N, e.g. 0/1 or 2/4")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _timeout_fits(self) -> "ScraperSettings":
+        if self.timeout_s > self.interval_s:
+            raise ValueError(f"timeout_s ({self.timeout_s}) must not exceed interval_s ({self.interval_s})")
+        return self
+
+    @property
+    def shard_index(self) -> int:
+        return int(self.shard.split("/")[0])
+
+    @property
+    def shard_count(self) -> int:
+        return int(self.shard.split("/")[1])
+
+
+class ScoringSettings(_Section):
+    config: Path | None = Field(None, description="SLA config YAML; default: the packaged current version.")
+    interval_s: float = Field(60.0, gt=0, description="Recompute scores this often.")
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    rate_limit_per_minute: int = Field(600, ge=1, description="Public requests per client per minute.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NAAP_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
+    )
+
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    scraper: ScraperSettings = Field(default_factory=ScraperSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit values (the YAML file merged with CLI overrides) win over the environment.
+        return (init_settings, env_settings)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration ({origin}):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        lines.append(f"  {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the settings from file, environment and overrides; raise SettingsError on any problem."""
+    path = config_file or os.environ.get("NAAP_CONFIG")
+    data: dict[str, Any] = {}
+    origin = "defaults and environment"
+    if path:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise SettingsError(f"cannot read config file {p}: {e.strerror or e}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise SettingsError(f"config file {p} is not valid YAML: {e}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"config file {p} must hold a mapping of sections, got {type(loaded).__name__}")
+        data = loaded
+        origin = f"{p}, environment and flags"
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        raise SettingsError(_format_validation_error(e, origin)) from None

@@ -1,0 +1,137 @@
+"""The one warehouse client: clickhouse-connect, on embedded chDB (``chdb://``) or a server (``http(s)://``).
+
+Everything in the project talks to ClickHouse through :class:`Warehouse`, so the embedded default and a
+ClickHouse server run the same SQL through the same code. chDB facts this class respects (measured with
+chdb 4.4): one process per data directory (a file lock), one data directory per process at a time, and a
+connection must not run two inserts at once — so writes are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+if TYPE_CHECKING:
+    from naap.settings import WarehouseSettings
+
+log = logging.getLogger(__name__)
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not be reached or refused a statement (a transient error for callers)."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: tuple[str, ...]
+    rows: list[tuple]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r)) for r in self.rows]
+
+
+def _redact(dsn: str) -> str:
+    if "@" in dsn and "://" in dsn:
+        scheme, rest = dsn.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return dsn
+
+
+class Warehouse:
+    """A thin, thread-safe facade over one clickhouse-connect client bound to one database."""
+
+    def __init__(self, dsn: str, database: str = "naap") -> None:
+        self.dsn = dsn
+        self.database = database
+        self.embedded = dsn.lower().startswith("chdb://")
+        self._write_lock = threading.Lock()
+        try:
+            bootstrap = clickhouse_connect.get_client(dsn=dsn)
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+            if self.embedded:
+                # chDB sessions share the engine; keep one client so nothing else holds the path.
+                bootstrap.close()
+            self._client: Client = clickhouse_connect.get_client(dsn=dsn, database=database)
+        except Exception as e:  # clickhouse-connect raises many types; callers need one
+            raise WarehouseError(f"cannot open warehouse {_redact(dsn)}: {e}") from e
+
+    # -- reads ---------------------------------------------------------------------------------
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+        try:
+            r = self._client.query(sql, parameters=parameters or {})
+        except Exception as e:
+            raise WarehouseError(str(e)) from e
+        return QueryResult(tuple(r.column_names), list(r.result_rows))
+
+    def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        rows = self.query(sql, parameters).rows
+        return rows[0][0] if rows else None
+
+    # -- writes --------------------------------------------------------------------------------
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._write_lock:
+            try:
+                return self._client.command(sql, parameters=parameters or {})
+            except Exception as e:
+                raise WarehouseError(str(e)) from e
+
+    def insert_columns(self, table: str, column_names: Sequence[str], columns: Sequence[Sequence[Any]]) -> int:
+        """Insert column-oriented data. DateTime64 columns take integer milliseconds (never floats or
+        JSON: an integer sent through JSONEachRow lands in year 9999)."""
+        n = len(columns[0]) if columns else 0
+        if n == 0:
+            return 0
+        with self._write_lock:
+            try:
+                self._client.insert(table, columns, column_names=list(column_names), column_oriented=True)
+            except Exception as e:
+                raise WarehouseError(f"insert into {table} failed: {e}") from e
+        return n
+
+    def insert_rows(self, table: str, column_names: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        with self._write_lock:
+            try:
+                self._client.insert(table, list(rows), column_names=list(column_names))
+            except Exception as e:
+                raise WarehouseError(f"insert into {table} failed: {e}") from e
+        return len(rows)
+
+    def ping(self) -> bool:
+        try:
+            return self.scalar("SELECT 1") == 1
+        except WarehouseError:
+            return False
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # closing is best effort; nothing to report to callers
+            log.debug("closing warehouse client failed", exc_info=True)
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_warehouse(settings: "WarehouseSettings", migrate: bool = True) -> Warehouse:
+    """Open the configured warehouse and (by default) bring its schema up to date."""
+    from naap.warehouse.migrations import apply_migrations, apply_retention
+
+    dsn = settings.resolved_dsn()
+    if dsn.lower().startswith("chdb://"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    wh = Warehouse(dsn, settings.database)
+    if migrate:
+        apply_migrations(wh)
+        apply_retention(wh, settings.sample_ttl_days)
+    return wh
+

@@ -1,0 +1,152 @@
+"""Ordered, numbered, frozen schema migrations.
+
+Each migration is a file ``NNNN_name.sql`` in this folder. They are applied in order, once each, and
+recorded (version, name, checksum) in ``schema_migrations``. A migration that has been applied is never
+edited: a changed checksum stops start-up with a clear error. New schema means a new file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+from importlib import resources
+
+from naap.warehouse.client import Warehouse, WarehouseError
+
+log = logging.getLogger(__name__)
+
+LEDGER_TABLE = "schema_migrations"
+_FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {LEDGER_TABLE}
+(
+    version    UInt32,
+    name       String,
+    checksum   String,
+    applied_at DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY version"""
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def statements(self) -> list[str]:
+        parts = re.split(r";\s*(?:\n|$)", self.sql)
+        out = []
+        for p in parts:
+            body = "\n".join(line for line in p.splitlines() if not line.strip().startswith("--")).strip()
+            if body:
+                out.append(body)
+        return out
+
+
+def load_migrations() -> list[Migration]:
+    """Read the migration files; numbering must be contiguous from 1 and unique."""
+    found: list[Migration] = []
+    for entry in resources.files(__name__).iterdir():
+        m = _FILE_RE.match(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda mig: mig.version)
+    for expected, mig in enumerate(found, start=1):
+        if mig.version != expected:
+            raise MigrationError(f"migrations must be numbered 1..N without gaps; found {mig.version:04d} at {expected}")
+    return found
+
+
+def _ensure_ledger(wh: Warehouse) -> None:
+    wh.command(LEDGER_DDL)
+
+
+def applied_versions(wh: Warehouse) -> dict[int, tuple[str, str]]:
+    """What the ledger says was applied; an absent ledger (fresh warehouse) means nothing yet."""
+    if not wh.scalar(f"EXISTS TABLE {LEDGER_TABLE}"):
+        return {}
+    rows = wh.query(f"SELECT version, name, checksum FROM {LEDGER_TABLE} ORDER BY version").rows
+    return {int(v): (n, c) for v, n, c in rows}
+
+
+def pending_migrations(wh: Warehouse) -> list[Migration]:
+    done = applied_versions(wh)
+    pending = []
+    for mig in load_migrations():
+        if mig.version in done:
+            name, checksum = done[mig.version]
+            if checksum != mig.checksum:
+                raise MigrationError(
+                    f"migration {mig.version:04d}_{mig.name} was edited after it was applied "
+                    f"(recorded checksum {checksum[:12]}, file {mig.checksum[:12]}); add a new migration instead"
+                )
+        else:
+            pending.append(mig)
+    return pending
+
+
+def apply_migrations(wh: Warehouse) -> list[Migration]:
+    """Apply every pending migration in order; return those applied now (empty when up to date)."""
+    applied_now = []
+    _ensure_ledger(wh)
+    for mig in pending_migrations(wh):
+        log.info("applying migration %04d_%s", mig.version, mig.name)
+        for stmt in mig.statements:
+            try:
+                wh.command(stmt)
+            except WarehouseError as e:
+                raise MigrationError(f"migration {mig.version:04d}_{mig.name} failed: {e}") from e
+        # Recorded only after every statement succeeded; statements are IF NOT EXISTS so a re-run is safe.
+        wh.insert_rows(
+            LEDGER_TABLE,
+            ["version", "name", "checksum", "applied_at"],
+            [(mig.version, mig.name, mig.checksum, int(time.time() * 1000))],
+        )
+        applied_now.append(mig)
+    return applied_now
+
+
+def render_sql(migrations: list[Migration]) -> str:
+    chunks = []
+    for mig in migrations:
+        chunks.append(f"-- migration {mig.version:04d}_{mig.name} (sha256 {mig.checksum[:12]})")
+        chunks.extend(stmt + ";" for stmt in mig.statements)
+        chunks.append("")
+    return "\n".join(chunks)
+
+
+_TTL_RE = re.compile(r"TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)")
+
+
+def apply_retention(wh: Warehouse, sample_ttl_days: int) -> None:
+    """Make the raw sample TTL match the settings. Not a migration: it is operator configuration,
+    and it is only altered when it differs (MODIFY TTL rewrites parts)."""
+    ddl = wh.scalar(
+        "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = 'samples'",
+        {"db": wh.database},
+    )
+    if ddl is None:
+        return
+    m = _TTL_RE.search(ddl)
+    current = int(m.group(1)) if m else 0
+    if current == sample_ttl_days:
+        return
+    if sample_ttl_days == 0:
+        wh.command("ALTER TABLE samples REMOVE TTL")
+    else:
+        wh.command(f"ALTER TABLE samples MODIFY TTL toDateTime(ts) + toIntervalDay({int(sample_ttl_days)})")
+    log.info("raw sample retention set to %s days", sample_ttl_days or "unlimited")

@@ -1,0 +1,176 @@
+"""HTTP fetch of one exposition, bounded in time and bytes, with the address rules applied on every hop.
+
+One aiohttp session (one connection pool) serves every target. Names are resolved through a guarded
+resolver that refuses forbidden addresses at connection time; IP literals and every redirect hop are
+checked before any connection. Bodies are read in chunks and cut at the byte cap after decompression,
+so neither a huge body nor a gzip bomb costs more than the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+from discovery.safety import RefusedAddress, address_refusal, url_refusal
+from scraper import errors as E
+from scraper.errors import ScrapeError
+
+ACCEPT = "text/plain;version=0.0.4;q=1.0,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
+MAX_REDIRECTS = 3
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves names, then refuses the answer if any address breaks the safety rules."""
+
+    def __init__(self, allow_loopback: bool, inner: AbstractResolver | None = None) -> None:
+        self.allow_loopback = allow_loopback
+        self._inner = inner or ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        for r in results:
+            reason = address_refusal(ipaddress.ip_address(r["host"]), self.allow_loopback)
+            if reason is not None:
+                raise RefusedAddress(host, f"{reason} ({r['host']})")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+@dataclass
+class FetchResult:
+    body: bytes
+    content_type: str
+    status: int
+    duration_s: float
+    final_url: str
+
+
+class Fetcher:
+    def __init__(
+        self,
+        timeout_s: float,
+        max_body_bytes: int,
+        allow_loopback: bool = False,
+        max_connections: int = 256,
+        per_host: int = 4,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.max_body_bytes = max_body_bytes
+        self.allow_loopback = allow_loopback
+        self._resolver = resolver or GuardedResolver(allow_loopback)
+        self._max_connections = max_connections
+        self._per_host = per_host
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> "Fetcher":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=self._per_host,
+                resolver=self._resolver,
+                ttl_dns_cache=60,
+                enable_cleanup_closed=True,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout_s),
+                headers={"Accept": ACCEPT, "Accept-Encoding": "gzip", "User-Agent": "naap-scraper/0.1"},
+                auto_decompress=True,
+                trust_env=False,  # never route through a proxy from the environment
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(self, url: str) -> FetchResult:
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await self._fetch(url, t0)
+        except TimeoutError:
+            raise ScrapeError(E.TIMEOUT, f"no complete answer within {self.timeout_s:g}s") from None
+
+    async def _fetch(self, url: str, t0: float) -> FetchResult:
+        assert self._session is not None, "Fetcher.open() first"
+        for _hop in range(MAX_REDIRECTS + 1):
+            reason = url_refusal(url, self.allow_loopback)
+            if reason is not None:
+                cls = E.REFUSED_ADDRESS if _hop == 0 else E.REDIRECT
+                raise ScrapeError(cls, f"refused {url}: {reason}")
+            try:
+                async with self._session.get(url, allow_redirects=False) as resp:
+                    if resp.status in (301, 302, 303, 307, 308):
+                        location = resp.headers.get("Location")
+                        if not location:
+                            raise ScrapeError(E.REDIRECT, f"HTTP {resp.status} without Location")
+                        url = urljoin(url, location)
+                        continue
+                    if resp.status >= 300:
+                        raise ScrapeError(E.HTTP_STATUS, f"HTTP {resp.status}")
+                    body = await self._read_capped(resp)
+                    return FetchResult(
+                        body=body,
+                        content_type=resp.headers.get("Content-Type", ""),
+                        status=resp.status,
+                        duration_s=time.perf_counter() - t0,
+                        final_url=url,
+                    )
+            except ScrapeError:
+                raise
+            except aiohttp.ClientConnectorDNSError as e:
+                if isinstance(e.os_error, RefusedAddress):
+                    raise ScrapeError(E.REFUSED_ADDRESS, str(e.os_error)) from None
+                raise ScrapeError(E.DNS, f"cannot resolve {e.host}") from None
+            except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as e:
+                raise ScrapeError(E.TLS, f"TLS failure: {_short(e)}") from None
+            except aiohttp.ClientConnectorError as e:
+                raise ScrapeError(E.CONNECT, f"cannot connect to {e.host}:{e.port}: {_short(e.os_error)}") from None
+            except aiohttp.ClientPayloadError as e:
+                raise ScrapeError(E.DECOMPRESS if "compress" in str(e).lower() else E.CONNECTION, _short(e)) from None
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError) as e:
+                raise ScrapeError(E.CONNECTION, _short(e)) from None
+            except aiohttp.ClientResponseError as e:
+                raise ScrapeError(E.HTTP_STATUS, _short(e)) from None
+            except (aiohttp.InvalidURL, ValueError) as e:
+                raise ScrapeError(E.REFUSED_ADDRESS, f"unusable URL: {_short(e)}") from None
+        raise ScrapeError(E.REDIRECT, f"more than {MAX_REDIRECTS} redirects")
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        declared = resp.content_length
+        encoded = resp.headers.get("Content-Encoding", "").lower() not in ("", "identity")
+        if declared is not None and not encoded and declared > self.max_body_bytes:
+            raise ScrapeError(E.BODY_TOO_LARGE, f"Content-Length {declared} > cap {self.max_body_bytes}")
+        chunks = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise ScrapeError(E.BODY_TOO_LARGE, f"body past cap {self.max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _short(e: BaseException | None) -> str:
+    text = str(e) if e is not None else ""
+    return (text or type(e).__name__)[:300]

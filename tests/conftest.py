@@ -1,0 +1,66 @@
+"""Shared fixtures. Real parts only: a real chDB warehouse, real HTTP servers on loopback.
+
+chDB allows one data directory per process at a time, so the whole test session shares one directory
+and every test gets its own ClickHouse database inside it.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from naap.settings import Settings
+from naap.warehouse import Warehouse
+from naap.warehouse.migrations import apply_migrations
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def db_name() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def warehouse(chdb_dir: Path, db_name: str) -> Iterator[Warehouse]:
+    """A migrated warehouse in a database of its own."""
+    wh = Warehouse(f"chdb://{chdb_dir}", db_name)
+    apply_migrations(wh)
+    yield wh
+    wh.command(f"DROP DATABASE IF EXISTS `{db_name}`")
+    wh.close()
+
+
+@pytest.fixture
+def settings(chdb_dir: Path, db_name: str) -> Settings:
+    """Collector settings on the session's chDB directory, loopback allowed, fast intervals."""
+    return Settings(
+        warehouse={"data_dir": chdb_dir.parent, "dsn": f"chdb://{chdb_dir}", "database": db_name, "flush_interval_s": 0.2},
+        scraper={"interval_s": 0.5, "timeout_s": 0.4, "allow_loopback": True},
+        scoring={"interval_s": 0.5},
+        api={"host": "127.0.0.1", "port": 0},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def fast_sla():
+    """The packaged SLA config with 1 s window steps, so a few seconds of data are already scored."""
+    from importlib import resources
+
+    from scoring.config import CURRENT, parse_config
+
+    text = resources.files("scoring.configs").joinpath(CURRENT).read_text()
+    return parse_config(text.replace("step_s: 10", "step_s: 1"), "test")

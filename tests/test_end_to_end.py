@@ -1,0 +1,110 @@
+"""The whole pull pipe, for real: exporters on loopback → scraper → chDB → scoring → Litestar API over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from exporter.config import ExporterConfig
+from exporter.server import Exporter, ExporterServer
+from exporter.simulate import PROFILES, Profile
+from naap.collector import Collector, Running
+from naap.demo import demo_address
+from naap.settings import Settings
+
+# Offline 40 % of the time, in cycles short enough for a test.
+OFTEN_OFFLINE = Profile("often-offline", offline_every_s=2.0, offline_for_s=0.8)
+
+
+async def _fleet(profiles: list[Profile]) -> list[ExporterServer]:
+    servers = []
+    for i, p in enumerate(profiles):
+        cfg = ExporterConfig(host="127.0.0.1", port=0, simulate=True, gpus=1, streams=2,
+                             orchestrator=demo_address(i), region=["eu", "us"][i % 2], seed=i + 1)  # fmt: skip
+        srv = ExporterServer(Exporter(cfg, profile=p, window_s=0.25))
+        await srv.start()
+        servers.append(srv)
+    return servers
+
+
+async def test_fleet_is_scraped_scored_and_served(settings: Settings, fast_sla) -> None:
+    profiles = [PROFILES["steady"], PROFILES["jittery"], OFTEN_OFFLINE]
+    fleet = await _fleet(profiles)
+    settings.discovery.targets = [
+        {"url": s.url, "orchestrator": s.config.orchestrator, "labels": {"region": s.config.region}} for s in fleet
+    ]
+    settings.scraper.timeout_s = 0.2
+    settings.scraper.interval_s = 0.25
+    settings.scoring.interval_s = 0.5
+    collector = Collector(settings, sla_config=fast_sla)
+    stop = asyncio.Event()
+    ready: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(collector.run(stop, ready.set_result))
+    try:
+        running = await asyncio.wait_for(ready, 30)
+        assert running.targets == 3
+        await asyncio.sleep(5.0)
+        assert collector.scoring_runs >= 2
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{running.api_url}/v1/sla/compliance", params={"period": "5m"}) as r:
+                assert r.status == 200
+                body = await r.json()
+            async with http.get(f"{running.api_url}/v1/gpu/metrics", params={"time_range": "5m"}) as r:
+                assert r.status == 200
+                gpus = await r.json()
+            async with http.get(f"{running.api_url}/healthz") as r:
+                assert r.status == 200
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        for s in fleet:
+            await s.stop()
+
+    by_orch = {o["orchestrator"]: o for o in body["orchestrators"]}
+    assert set(by_orch) == {s.config.orchestrator for s in fleet}
+    for o in by_orch.values():
+        assert o["status"] == "ok" and isinstance(o["score"], float)
+        assert o["subscores"]["output_fps"]["samples"] >= 3
+        assert o["subscores"]["output_fps"]["p50"] > 0
+        assert o["config_version"] == body["config_version"] == "v0"
+    steady = by_orch[fleet[0].config.orchestrator]["subscores"]["availability"]
+    offline = by_orch[fleet[2].config.orchestrator]["subscores"]["availability"]
+    assert steady["value"] == 1.0
+    assert offline["value"] < 0.9, offline
+    assert offline["scheduled"] >= 5
+    assert by_orch[fleet[2].config.orchestrator]["score"] < by_orch[fleet[0].config.orchestrator]["score"]
+
+    # /v1/gpu/metrics: one row per orchestrator, GPU and workflow, with FPS and the declared region.
+    assert {g["o_wallet"] for g in gpus["gpus"]} == set(by_orch)
+    for g in gpus["gpus"]:
+        assert g["output_fps"]["p50"] > 0
+        assert g["gpu_model"] == "NVIDIA GeForce RTX 4090"
+        assert g["region"] in ("eu", "us")
+        assert g["workflow"].startswith("live-video-to-video/")
+
+
+@pytest.mark.parametrize("period", ["5m", "1h"])
+async def test_scores_are_published_per_period(settings: Settings, fast_sla, period: str) -> None:
+    fleet = await _fleet([PROFILES["steady"]])
+    settings.discovery.targets = [{"url": fleet[0].url, "orchestrator": fleet[0].config.orchestrator}]
+    collector = Collector(settings, sla_config=fast_sla)
+    stop = asyncio.Event()
+    ready: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(collector.run(stop, ready.set_result))
+    try:
+        running = await asyncio.wait_for(ready, 30)
+        await asyncio.sleep(2.5)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{running.api_url}/v1/sla/compliance",
+                                params={"period": period, "orchestrator_id": fleet[0].config.orchestrator}) as r:  # fmt: skip
+                body = await r.json()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await fleet[0].stop()
+    assert body["period"] == period
+    [only] = body["orchestrators"]
+    assert only["orchestrator"] == fleet[0].config.orchestrator
+    assert only["window_end"] - only["window_start"] == {"5m": 300_000, "1h": 3_600_000}[period]
