@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -18,7 +18,15 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/naap demo
 
-test: $(STAMP)
+# Debian's prometheus package gives the tests a stock `promtool` and `prometheus` for interop checks.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo sudo; })
+system-deps:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian package prometheus (promtool, prometheus) for the interop tests"; \
+	  $(SUDO) apt-get install -y -q prometheus >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q prometheus >/dev/null; }; }
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 clean:
