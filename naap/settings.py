@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+# The YAML file's contents while load_settings builds a Settings: a source below the environment.
+_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("naap_settings_file", default={})
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _ETH_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -170,18 +174,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Explicit values (the YAML file merged with CLI overrides) win over the environment.
-        return (init_settings, env_settings)
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
+        # First wins: CLI overrides, then the environment, then the YAML file, then defaults.
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=_FILE_DATA.get()))
 
 
 def _format_validation_error(err: ValidationError, origin: str) -> str:
@@ -213,9 +207,10 @@ def load_settings(config_file: str | Path | None = None, overrides: dict[str, An
             raise SettingsError(f"config file {p} must hold a mapping of sections, got {type(loaded).__name__}")
         data = loaded
         origin = f"{p}, environment and flags"
-    if overrides:
-        data = _deep_merge(data, overrides)
+    token = _FILE_DATA.set(data)
     try:
-        return Settings(**data)
+        return Settings(**(overrides or {}))
     except ValidationError as e:
         raise SettingsError(_format_validation_error(e, origin)) from None
+    finally:
+        _FILE_DATA.reset(token)
