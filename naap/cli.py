@@ -302,6 +302,22 @@ def demo(n: int, port: int, data_dir: str | None) -> None:
         raise click.ClickException(str(e)) from None
 
 
+# --------------------------------------------------------------------------------------- config
+@cli.command("config")
+@config_option
+def config_cmd(config: str | None) -> None:
+    """Validate the settings (file + environment) and print the effective values as YAML."""
+    import yaml
+
+    settings = _settings(config, {})
+    data = settings.model_dump(mode="json")
+    dsn = data["warehouse"].get("dsn")
+    if dsn and "@" in dsn:  # never print credentials
+        scheme, rest = dsn.split("://", 1)
+        data["warehouse"]["dsn"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
 # --------------------------------------------------------------------------------------- warehouse
 @cli.group()
 def warehouse() -> None:

@@ -112,11 +112,11 @@ class ScraperSettings(_Section):
     timeout_s: float = Field(10.0, gt=0, le=600, description="Whole-scrape time limit.")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Body size cap (after decompression).")
     sample_limit: int = Field(200_000, ge=1, description="Samples per scrape past which the scrape fails.")
-    label_name_max: int = Field(128, ge=1)
-    label_value_max: int = Field(1024, ge=1)
-    labels_per_series_max: int = Field(64, ge=1)
+    label_name_max: int = Field(128, ge=1, description="Longest label name accepted; longer fails the scrape.")
+    label_value_max: int = Field(1024, ge=1, description="Longest label value accepted; longer fails the scrape.")
+    labels_per_series_max: int = Field(64, ge=1, description="Most labels on one series; more fails the scrape.")
     allow_loopback: bool = Field(False, description="Allow 127.0.0.0/8 and ::1 targets (demo and tests only).")
-    max_concurrency: int = Field(256, ge=1, le=100_000)
+    max_concurrency: int = Field(256, ge=1, le=100_000, description="Most scrapes in flight at once (one connection pool).")
     shard: str = Field("0/1", description="i/N: scrape only targets whose stable hash mod N is i.")
 
     @field_validator("shard")
@@ -148,9 +148,9 @@ class ScoringSettings(_Section):
 
 
 class ApiSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    host: str = Field("127.0.0.1", description="API listen address.")
+    port: int = Field(8000, ge=0, le=65535, description="API port (0 picks a free one).")
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"], description="Origins allowed to embed the API (CORS).")
     rate_limit_per_minute: int = Field(600, ge=1, description="Public requests per client per minute.")
 
 

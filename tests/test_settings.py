@@ -65,3 +65,27 @@ def test_environment_errors_are_reported_too(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("NAAP_SCRAPER__MAX_CONCURRENCY", "lots")
     with pytest.raises(SettingsError, match="max_concurrency"):
         load_settings()
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/configuration.md lists every leaf setting, so the docs stay true as settings are added."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from naap.settings import Settings
+
+    doc = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+
+    def leaves(model: type[BaseModel], prefix: str = "") -> list[str]:
+        out = []
+        for name, f in model.model_fields.items():
+            subs = [a for a in (typing.get_args(f.annotation) or (f.annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+            if subs and name != "targets":
+                out += leaves(subs[0], f"{prefix}{name}.")
+            else:
+                out.append(f"{prefix}{name}")
+        return out
+
+    missing = [k for k in leaves(Settings) if f"`{k}`" not in doc]
+    assert not missing, f"undocumented settings: {missing}"
