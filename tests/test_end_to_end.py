@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import AsyncIterator
 
 import aiohttp
 import pytest
@@ -29,6 +31,19 @@ async def _fleet(profiles: list[Profile]) -> list[ExporterServer]:
     return servers
 
 
+@contextlib.asynccontextmanager
+async def running_collector(settings: Settings, sla) -> AsyncIterator[tuple[Collector, Running]]:  # noqa: ANN001
+    collector = Collector(settings, sla_config=sla)
+    stop = asyncio.Event()
+    ready: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(collector.run(stop, ready.set_result))
+    try:
+        yield collector, await asyncio.wait_for(ready, 30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 async def test_fleet_is_scraped_scored_and_served(settings: Settings, fast_sla) -> None:
     profiles = [PROFILES["steady"], PROFILES["jittery"], OFTEN_OFFLINE]
     fleet = await _fleet(profiles)
@@ -38,27 +53,21 @@ async def test_fleet_is_scraped_scored_and_served(settings: Settings, fast_sla) 
     settings.scraper.timeout_s = 0.2
     settings.scraper.interval_s = 0.25
     settings.scoring.interval_s = 0.5
-    collector = Collector(settings, sla_config=fast_sla)
-    stop = asyncio.Event()
-    ready: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(collector.run(stop, ready.set_result))
     try:
-        running = await asyncio.wait_for(ready, 30)
-        assert running.targets == 3
-        await asyncio.sleep(5.0)
-        assert collector.scoring_runs >= 2
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{running.api_url}/v1/sla/compliance", params={"period": "5m"}) as r:
-                assert r.status == 200
-                body = await r.json()
-            async with http.get(f"{running.api_url}/v1/gpu/metrics", params={"time_range": "5m"}) as r:
-                assert r.status == 200
-                gpus = await r.json()
-            async with http.get(f"{running.api_url}/healthz") as r:
-                assert r.status == 200
+        async with running_collector(settings, fast_sla) as (collector, running):
+            assert running.targets == 3
+            await asyncio.sleep(5.0)
+            assert collector.scoring_runs >= 2
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{running.api_url}/v1/sla/compliance", params={"period": "5m"}) as r:
+                    assert r.status == 200
+                    body = await r.json()
+                async with http.get(f"{running.api_url}/v1/gpu/metrics", params={"time_range": "5m"}) as r:
+                    assert r.status == 200
+                    gpus = await r.json()
+                async with http.get(f"{running.api_url}/healthz") as r:
+                    assert r.status == 200
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
         for s in fleet:
             await s.stop()
 
@@ -89,20 +98,14 @@ async def test_fleet_is_scraped_scored_and_served(settings: Settings, fast_sla) 
 async def test_scores_are_published_per_period(settings: Settings, fast_sla, period: str) -> None:
     fleet = await _fleet([PROFILES["steady"]])
     settings.discovery.targets = [{"url": fleet[0].url, "orchestrator": fleet[0].config.orchestrator}]
-    collector = Collector(settings, sla_config=fast_sla)
-    stop = asyncio.Event()
-    ready: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(collector.run(stop, ready.set_result))
     try:
-        running = await asyncio.wait_for(ready, 30)
-        await asyncio.sleep(2.5)
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{running.api_url}/v1/sla/compliance",
-                                params={"period": period, "orchestrator_id": fleet[0].config.orchestrator}) as r:  # fmt: skip
-                body = await r.json()
+        async with running_collector(settings, fast_sla) as (_collector, running):
+            await asyncio.sleep(2.5)
+            async with aiohttp.ClientSession() as http:
+                params = {"period": period, "orchestrator_id": fleet[0].config.orchestrator}
+                async with http.get(f"{running.api_url}/v1/sla/compliance", params=params) as r:
+                    body = await r.json()
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
         await fleet[0].stop()
     assert body["period"] == period
     [only] = body["orchestrators"]
