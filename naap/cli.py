@@ -138,6 +138,8 @@ def exporter(config: str | None, no_nvml: bool | None, **flags: Any) -> None:
 @click.option("--interval", type=float, help="Scrape interval in seconds. [default: 15]")
 @click.option("--timeout", type=float, help="Per-scrape time limit in seconds. [default: 10]")
 @click.option("--shard", metavar="i/N", help="Scrape only targets whose stable hash mod N is i.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve the scraper's own /metrics on this port (127.0.0.1; 0 picks one). Not with --once.")  # fmt: skip
 @warehouse_option
 @data_dir_option
 def scrape(
@@ -148,14 +150,18 @@ def scrape(
     interval: float | None,
     timeout: float | None,
     shard: str | None,
+    metrics_port: int | None,
     warehouse: str | None,
     data_dir: str | None,
 ) -> None:
     """Scrape targets into the warehouse (continuously, or --once).
 
-    --once exits 0 even when targets fail: their lines say why.
+    --once exits 0 even when targets fail: their lines say why. N scrapers with --shard 0/N … N-1/N split the
+    targets exactly (each target in exactly one shard); they need a ClickHouse server DSN to share a warehouse.
     """
     scraper_over: dict[str, Any] = {}
+    if metrics_port is not None:
+        scraper_over["metrics_port"] = metrics_port
     if allow_loopback:
         scraper_over["allow_loopback"] = True
     if interval is not None:
