@@ -28,7 +28,10 @@ from discovery.safety import RefusedAddress, address_refusal, url_refusal
 from scraper import errors as E
 from scraper.errors import ScrapeError
 
-ACCEPT = "text/plain;version=0.0.4;q=1.0,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
+# Only the text format is asked for. OpenMetrics adds nothing the warehouse keeps (exemplars and units are not
+# stored), the fast parser covers the text format, and prometheus-client's exporters (this project's included)
+# answer OpenMetrics whenever it is listed at all, whatever its q-value. OpenMetrics sent anyway is parsed.
+ACCEPT = "text/plain;version=0.0.4;q=1.0,*/*;q=0.1"
 MAX_REDIRECTS = 3
 _CHUNK = 65536
 

@@ -2,8 +2,8 @@
 
 Scrapes append to the open batch (samples as TabSeparated text, see scraper/rows.py); a batch is sealed at
 `batch_rows` samples or when the flush interval passes. One writer task inserts sealed batches in order
-(samples, then the batch's scrape rows, then its void windows; each step recorded only after its write
-succeeded, so a retry never writes a step twice). When the warehouse is slow or down the writer retries with
+(samples, then the batch's scrape rows; each step recorded only after its write succeeded, so a retry never
+writes a step twice), then pending void windows. When the warehouse is slow or down the writer retries with
 exponential backoff while batches queue; once the queue holds more than `max_buffered_rows` rows or
 `max_buffered_bytes` of sample text, the oldest queued batches are dropped — counted, logged, and recorded as
 a void window so the gap is explained. Memory stays bounded whatever the warehouse does.
@@ -99,14 +99,12 @@ class _Batch:
     sample_rows: int = 0
     chars: int = 0
     scrapes: list[tuple] = field(default_factory=list)
-    voids: list[tuple] = field(default_factory=list)
     samples_written: bool = False
-    scrapes_written: bool = False
     writing: bool = False
 
     @property
     def rows(self) -> int:
-        return self.sample_rows + len(self.scrapes) + len(self.voids)
+        return self.sample_rows + len(self.scrapes)
 
 
 @dataclass
@@ -119,6 +117,8 @@ class SinkStats:
     batches_dropped: int = 0
     rows_dropped: int = 0
     samples_dropped: int = 0
+    scrapes_dropped: int = 0
+    voids_dropped: int = 0
 
 
 class WarehouseSink:
@@ -146,6 +146,10 @@ class WarehouseSink:
         self.stats = SinkStats()
         self._open = _Batch()
         self._sealed: deque[_Batch] = deque()
+        # Void windows wait apart from the batches: tiny, merged when they overlap, never dropped with a batch
+        # (they are what explains a dropped batch), bounded on their own.
+        self._voids: list[VoidWindow] = []
+        self.max_pending_voids = 10_000
         self._buffered_rows = 0
         self._buffered_chars = 0
         self._wake = asyncio.Event()
@@ -180,8 +184,16 @@ class WarehouseSink:
             self._seal()
 
     def add_void(self, window: VoidWindow) -> None:
-        self._open.voids.append(window.row())
-        self._buffered_rows += 1
+        last = self._voids[-1] if self._voids else None
+        if (last is not None and (last.scraper, last.shard, last.reason) == (window.scraper, window.shard, window.reason)
+                and window.start_ms <= last.end_ms and window.end_ms >= last.start_ms):  # fmt: skip
+            last.start_ms, last.end_ms = min(last.start_ms, window.start_ms), max(last.end_ms, window.end_ms)
+            return
+        self._voids.append(window)
+        if len(self._voids) > self.max_pending_voids:
+            self._voids.pop(0)
+            self.stats.voids_dropped += 1
+        self._wake.set()
 
     def _seal(self) -> None:
         if self._open.rows:
@@ -205,7 +217,8 @@ class WarehouseSink:
             self.stats.rows_dropped += victim.rows
             lost_samples = 0 if victim.samples_written else victim.sample_rows
             self.stats.samples_dropped += lost_samples
-            lost_scrapes = [] if victim.scrapes_written else victim.scrapes
+            lost_scrapes = victim.scrapes
+            self.stats.scrapes_dropped += len(lost_scrapes)
             log.error(
                 "warehouse backlog past %d rows / %d MiB: dropped the oldest batch (%d samples, %d scrape rows); "
                 "%d batches dropped so far",
@@ -228,14 +241,13 @@ class WarehouseSink:
                 self.wh.insert_text("samples", SAMPLE_COLUMNS, "".join(b.chunks).encode(), settings=INSERT_SETTINGS)
             b.samples_written = True
             self.stats.samples_written += b.sample_rows
-        if not b.scrapes_written:
-            self.wh.insert_rows("scrapes", SCRAPE_ROW_COLUMNS, b.scrapes)
-            b.scrapes_written = True
-            self.stats.scrapes_written += len(b.scrapes)
-        if b.voids:
-            self.wh.insert_rows("scraper_void", VOID_COLUMNS, b.voids)
-            self.stats.voids_written += len(b.voids)
+        self.wh.insert_rows("scrapes", SCRAPE_ROW_COLUMNS, b.scrapes)
+        self.stats.scrapes_written += len(b.scrapes)
         self.stats.batches_written += 1
+
+    def _write_voids(self, voids: list[VoidWindow]) -> None:
+        self.wh.insert_rows("scraper_void", VOID_COLUMNS, [v.row() for v in voids])
+        self.stats.voids_written += len(voids)
 
     async def flush(self, retry: bool = False, stop: asyncio.Event | None = None) -> bool:
         """Write everything queued. Returns False if the warehouse failed (batches stay queued).
@@ -267,6 +279,16 @@ class WarehouseSink:
                 self._buffered_rows -= b.rows
                 self._buffered_chars -= b.chars
                 backoff = self.backoff_initial_s
+            if self._voids:
+                voids, self._voids = self._voids, []
+                try:
+                    await asyncio.to_thread(self._write_voids, voids)
+                except WarehouseError as e:
+                    self.stats.insert_errors += 1
+                    self.warehouse_ok = False
+                    log.warning("warehouse write of void windows failed (%s); kept for the next flush", str(e)[:300])
+                    self._voids[:0] = voids
+                    return False
             return True
 
     async def run(self, stop: asyncio.Event) -> None:
