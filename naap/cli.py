@@ -370,6 +370,40 @@ def migrate(config: str | None, dry_run: bool, show_all: bool, warehouse: str | 
         click.echo("up to date: no pending migrations")
 
 
+# --------------------------------------------------------------------------------------- bench
+@cli.group()
+def bench() -> None:
+    """Benchmarks: commands that print measured figures next to a baseline measured in the same run."""
+
+
+@bench.command("scrape")
+@click.option("--targets", type=click.IntRange(1, 60_000), default=1000, show_default=True,
+              help="Simulated exporters to start on loopback (one 127.x.y.z address each).")  # fmt: skip
+@click.option("--seconds", type=click.FloatRange(1, 3600), default=60, show_default=True,
+              help="Measured seconds, after one interval of warm-up.")  # fmt: skip
+@click.option("--interval", type=click.FloatRange(0.5, 3600), default=15, show_default=True, help="Scrape interval (s).")
+@click.option("--processes", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Processes serving the simulated exporters.")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 100_000), default=512, show_default=True,
+              help="Most scrapes in flight at once.")  # fmt: skip
+@click.option("--batch-rows", type=click.IntRange(1000, 10_000_000), default=100_000, show_default=True,
+              help="Samples per warehouse insert.")  # fmt: skip
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Warehouse directory (default: a fresh temporary one, removed after).")
+def bench_scrape(targets: int, seconds: float, interval: float, processes: int, concurrency: int, batch_rows: int,
+                 data_dir: str | None) -> None:  # fmt: skip
+    """Scrape K simulated exporters into a fresh embedded warehouse and print samples/s stored, scrapes/s,
+    overrun %, p99 scrape duration, CPU and RSS, against prometheus-client's parser alone on the same bodies."""
+    from scraper.bench import format_result, run_bench
+
+    logging.getLogger("scraper").setLevel(logging.ERROR)  # the figures, not per-window warnings
+    try:
+        res = run_bench(targets, seconds, interval, processes, concurrency, batch_rows,
+                        Path(data_dir) if data_dir else None, progress=lambda m: click.echo(m, err=True))  # fmt: skip
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(format_result(res))
+
+
 def main() -> None:
     cli(prog_name="naap")
 

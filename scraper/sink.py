@@ -195,12 +195,13 @@ class WarehouseSink:
             self.stats.voids_dropped += 1
         self._wake.set()
 
-    def _seal(self) -> None:
+    def _seal(self, wake: bool = True) -> None:
         if self._open.rows:
             self._sealed.append(self._open)
             self._open = _Batch()
             self._enforce_bound()
-            self._wake.set()
+            if wake:  # a full batch: the writer should not wait for the interval (it seals without waking itself)
+                self._wake.set()
 
     def _over_bound(self) -> bool:
         return self._buffered_rows > self.max_buffered_rows or self._buffered_chars > self.max_buffered_bytes
@@ -238,7 +239,8 @@ class WarehouseSink:
     def _write(self, b: _Batch) -> None:
         if not b.samples_written:
             if b.chunks:
-                self.wh.insert_text("samples", SAMPLE_COLUMNS, "".join(b.chunks).encode(), settings=INSERT_SETTINGS)
+                # streamed chunk by chunk: joining 100 MB first would hold the GIL (and the event loop) ~50 ms
+                self.wh.insert_text("samples", SAMPLE_COLUMNS, (c.encode() for c in b.chunks), settings=INSERT_SETTINGS)
             b.samples_written = True
             self.stats.samples_written += b.sample_rows
         self.wh.insert_rows("scrapes", SCRAPE_ROW_COLUMNS, b.scrapes)
@@ -254,7 +256,7 @@ class WarehouseSink:
 
         With `retry`, keeps trying with backoff until written or `stop` is set."""
         async with self._flush_lock:
-            self._seal()
+            self._seal(wake=False)
             backoff = self.backoff_initial_s
             while self._sealed:
                 b = self._sealed[0]
@@ -269,7 +271,7 @@ class WarehouseSink:
                         return False
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.backoff_max_s)
-                    self._seal()  # what scrapes added meanwhile joins the queue (and the bound)
+                    self._seal(wake=False)  # what scrapes added meanwhile joins the queue (and the bound)
                     continue
                 finally:
                     b.writing = False

@@ -81,6 +81,7 @@ class ScraperTelemetry:
         )
         self.loop_lag = Gauge("naap_scraper_loop_lag_seconds", "How late the event loop woke for its last watchdog tick.", registry=r)
         self.samples_rate = RateMeter()
+        self.max_loop_lag = 0.0  # since start, or since a benchmark reset it
         self._samples_total = 0
         self._live: dict[str, Any] = {}
         r.register(_Live(self))
@@ -112,6 +113,7 @@ class ScraperTelemetry:
     def tick(self, lag_s: float) -> None:
         """Called about once a second by the scheduler's watchdog."""
         self.loop_lag.set(lag_s)
+        self.max_loop_lag = max(self.max_loop_lag, lag_s)
         self.samples_rate.observe(self._samples_total)
 
 

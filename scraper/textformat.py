@@ -36,6 +36,10 @@ _LNAME = r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*"
 _LVALUE = r'(?:[^"\\\n]|\\[\\"n])*'  # the only escapes prometheus-client turns into characters
 _SERIES = re.compile(rf'({_NAME})(?:\{{((?:{_LNAME}="{_LVALUE}",)*(?:{_LNAME}="{_LVALUE}")?)\}})?')
 _LABEL = re.compile(rf'({_LNAME})="({_LVALUE})",?')
+# The same grammar without escapes: a plain character class instead of an alternation per character.
+_PLAIN_SERIES = re.compile(rf'({_NAME})(?:\{{((?:{_LNAME}="[^"\\\n]*",)*(?:{_LNAME}="[^"\\\n]*")?)\}})?')
+_PLAIN_LABEL = re.compile(rf'({_LNAME})="([^"\\\n]*)"')
+_NEEDS_QUOTING = re.compile(r"['\\\t\n\r\0]")  # what a quoted Map string must escape
 _UNESCAPE = re.compile(r'\\([\\"n])')
 _UNESCAPED = {"\\": "\\", '"': '"', "n": "\n"}
 
@@ -46,8 +50,6 @@ _VALUES = re.compile(
     r"(?:[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:NaN|nan|Inf|inf))\n)*"
 )
 _TIMESTAMP = re.compile(r"-?[0-9]{1,14}")
-# Characters prometheus-client treats as whitespace in ways the fast path does not model.
-_AWKWARD = re.compile(r"[\r\x0b\x0c]")
 
 _HELP = re.compile(rf"#[ \t]+HELP[ \t]+({_NAME})(?:[ \t][^\n]*)?")
 _TYPE = re.compile(rf"#[ \t]+TYPE[ \t]+({_NAME})[ \t]+([a-zA-Z_]+)[ \t]*")
@@ -62,6 +64,12 @@ _FAMILY_SUFFIXES = {
     "summary": ("_count", "_sum", ""),
     "histogram": ("_count", "_sum", "_bucket"),
 }
+
+
+# Comment line → its counter-quirk flag, for all targets; bounded, so hostile bodies full of distinct comments
+# only cost a regex check each time.
+_COMMENTS: dict[str, bool] = {}
+_COMMENTS_MAX = 100_000
 
 
 class Fallback(Exception):
@@ -97,6 +105,16 @@ def comment_info(line: str) -> tuple:
 
 def render_series(series: str, limits: TextLimits) -> str | None:
     """The row fragment of a series text, None if it is not one the fast path decides, or a limit error."""
+    m = _PLAIN_SERIES.fullmatch(series)
+    if m is not None:  # the common case, ~4x cheaper: no escapes in any label value
+        name, block = m.group(1), m.group(2)
+        if not block:
+            return f"{name}\t{{}}\t"
+        pairs = _PLAIN_LABEL.findall(block)
+        if len(block) > limits.label_name_max or len(block) > limits.label_value_max:
+            for k, v in pairs:
+                _check_lengths(k, v, limits)
+        return _fragment(name, pairs, limits)
     m = _SERIES.fullmatch(series)
     if m is None:
         return None
@@ -108,16 +126,26 @@ def render_series(series: str, limits: TextLimits) -> str | None:
         k, v = lm.group(1), lm.group(2)
         if "\\" in v:
             v = _UNESCAPE.sub(lambda e: _UNESCAPED[e.group(1)], v)
-        if len(k) > limits.label_name_max:
-            raise ScrapeError(E.LABEL_LIMIT, f"label name longer than {limits.label_name_max}")
-        if len(v) > limits.label_value_max:
-            raise ScrapeError(E.LABEL_LIMIT, f"label {k} value longer than {limits.label_value_max}")
+        _check_lengths(k, v, limits)
         pairs.append((k, v))
+    return _fragment(name, pairs, limits)
+
+
+def _check_lengths(k: str, v: str, limits: TextLimits) -> None:
+    if len(k) > limits.label_name_max:
+        raise ScrapeError(E.LABEL_LIMIT, f"label name longer than {limits.label_name_max}")
+    if len(v) > limits.label_value_max:
+        raise ScrapeError(E.LABEL_LIMIT, f"label {k} value longer than {limits.label_value_max}")
+
+
+def _fragment(name: str, pairs: list[tuple[str, str]], limits: TextLimits) -> str:
     if len(pairs) > limits.labels_per_series_max:
         raise ScrapeError(E.LABEL_LIMIT, f"{len(pairs)} labels on one series (max {limits.labels_per_series_max})")
     if len({k for k, _ in pairs}) != len(pairs):
         raise Fallback("duplicate label name")  # prometheus-client rejects the body; let it say so
-    return series_fragment(name, pairs)
+    if any(_NEEDS_QUOTING.search(v) for _, v in pairs):
+        return series_fragment(name, pairs)
+    return name + "\t{" + ",".join([f"'{k}':'{v}'" for k, v in pairs]) + "}\t"  # nothing to escape
 
 
 class CacheBudget:
@@ -134,7 +162,7 @@ class CacheBudget:
 
 
 class SeriesCache:
-    """One target's series text → row fragment (and comment line → meaning).
+    """One target's series text → row fragment.
 
     Bounded: entries a scrape did not use are dropped at the next scrape once the cache holds more than twice
     what a scrape uses, so churning series (streams come and go) never accumulate."""
@@ -218,7 +246,7 @@ class TextSamples:
 
 def parse_text(text: str, limits: TextLimits, cache: SeriesCache | None = None) -> TextSamples:
     """Parse a text-format body. Raises Fallback (reference parser needed) or ScrapeError (limits)."""
-    if _AWKWARD.search(text) is not None:
+    if "\r" in text or "\x0b" in text or "\x0c" in text:  # (three memchr scans: ~100x cheaper than a regex)
         raise Fallback("CR, VT or FF characters")
     if cache is None:
         cache = SeriesCache()
@@ -231,17 +259,18 @@ def parse_text(text: str, limits: TextLimits, cache: SeriesCache | None = None) 
     fa, va = frags.append, values.append
     get = cache.entries.get
     quirk = False
-    for line in _lines(text):
+    for line in text.split("\n") if len(text) <= _PIECE else _lines(text):
         if not line:
             continue
         if line[0] == "#":
-            info = get(line)
-            if info is None:
-                info = cache.recall(line)
-                if info is None:
-                    info = comment_info(line)
-                    cache.store(line, info)
-            if info[3]:  # type: ignore[index]
+            # Comment lines are the same on every target running the same exporter: one process-wide
+            # cache of "does this line start a counter family without `_total`?" serves them all.
+            flag = _COMMENTS.get(line)
+            if flag is None:
+                flag = comment_info(line)[3]
+                if len(_COMMENTS) < _COMMENTS_MAX:
+                    _COMMENTS[line] = flag
+            if flag:
                 quirk = True
             continue
         sp = line.rfind(" ")
@@ -279,7 +308,7 @@ def parse_text(text: str, limits: TextLimits, cache: SeriesCache | None = None) 
         if check_limit and len(values) > limits.sample_limit:
             cache.end(len(values))
             raise ScrapeError(E.SAMPLE_LIMIT, f"more than {limits.sample_limit} samples")
-    cache.end(n_lines)
+    cache.end(len(values))
     if values and _VALUES.fullmatch("\n".join(values) + "\n") is None:
         raise Fallback("a value spelling the fast path does not model")
     if quirk:
@@ -324,8 +353,7 @@ def _rename_untotalled_counters(lines: Iterable[str], frags: list[str], cache: S
         if not line:
             continue
         if line[0] == "#":
-            info = cache.entries.get(line) or comment_info(line)
-            kind, cname, ctyp = info[0], info[1], info[2]  # type: ignore[index]
+            kind, cname, ctyp, _ = comment_info(line)
             if kind == "H" and cname != name:
                 if name:
                     close()

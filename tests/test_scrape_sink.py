@@ -109,3 +109,19 @@ def test_a_warehouse_server_that_is_not_there_fails_fast(tmp_path) -> None:  # n
         open_warehouse(WarehouseSettings(dsn=f"http://127.0.0.1:{port}", data_dir=tmp_path))
     assert f"127.0.0.1:{port}" in str(info.value)
     assert time.monotonic() - t0 < 60
+
+
+async def test_the_writer_flushes_once_per_interval_not_continuously(warehouse: Warehouse) -> None:
+    """Each insert makes a part that ClickHouse must merge later: a writer that flushed again right after every
+    flush (it used to wake itself) turned one insert per interval into dozens of tiny ones."""
+    sink = WarehouseSink(warehouse, batch_rows=1_000_000, flush_interval_s=0.5)
+    stop = asyncio.Event()
+    writer = asyncio.create_task(sink.run(stop))
+    for i in range(60):  # 2 s of steady scraping
+        rec, tsv = _scrape(i, 10)
+        sink.add(rec, tsv, 10)
+        await asyncio.sleep(2.0 / 60)
+    stop.set()
+    await writer
+    assert sink.stats.samples_written == 600
+    assert sink.stats.batches_written <= 6, sink.stats  # ~one per interval (and the final flush)
