@@ -167,7 +167,7 @@ class Collector:
         finally:
             log.info("collector stopping")
             stop.set()
-            self.schedule.shutdown()
+            await self.schedule.drain()
             if metrics_runner is not None:
                 await metrics_runner.cleanup()
             if server is not None and api_task is not None:

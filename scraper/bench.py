@@ -229,11 +229,7 @@ async def _scrape(res: BenchResult, fleet: Fleet, data_dir: Path, concurrency: i
         res.max_lag = telemetry.max_loop_lag
         res.rss_mib = _rss_mib()
     finally:
-        sched.shutdown()
-    for _ in range(int(timeout * 10) + 10):  # let scrapes in flight finish
-        if scraper.in_flight == 0:
-            break
-        await asyncio.sleep(0.1)
+        await sched.drain()  # scrapes in flight finish
     f0 = time.monotonic()
     stop.set()
     await writer

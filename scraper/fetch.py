@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
@@ -118,6 +119,9 @@ class Fetcher:
         self._keepalive_s = keepalive_s
         self._ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
+        # Per URL: the safety verdict and the parsed URL. Both are pure functions of the URL string, and a
+        # target's URL is the same on every scrape; bounded, since redirects can name arbitrary URLs.
+        self._checked: dict[str, tuple[str | None, yarl.URL | None]] = {}
 
     async def __aenter__(self) -> "Fetcher":
         await self.open()
@@ -168,12 +172,12 @@ class Fetcher:
     async def _fetch(self, url: str, t0: float) -> FetchResult:
         assert self._session is not None, "Fetcher.open() first"
         for hop in range(MAX_REDIRECTS + 1):
-            reason = url_refusal(url, self.allow_loopback)
+            reason, parsed = self._check(url)
             if reason is not None:
                 cls = E.REFUSED_ADDRESS if hop == 0 else E.REDIRECT
                 raise ScrapeError(cls, f"refused {url}: {reason}")
             try:
-                async with self._session.get(url, allow_redirects=False) as resp:
+                async with self._session.get(parsed, allow_redirects=False) as resp:
                     if resp.status in (301, 302, 303, 307, 308):
                         location = resp.headers.get("Location")
                         if not location:
@@ -215,6 +219,22 @@ class Fetcher:
             except (aiohttp.InvalidURL, ValueError) as e:
                 raise ScrapeError(E.REFUSED_ADDRESS, f"unusable URL: {_short(e)}") from None
         raise ScrapeError(E.REDIRECT, f"more than {MAX_REDIRECTS} redirects")
+
+    def _check(self, url: str) -> tuple[str | None, "yarl.URL | None"]:
+        hit = self._checked.get(url)
+        if hit is None:
+            reason = url_refusal(url, self.allow_loopback)
+            parsed = None
+            if reason is None:
+                try:
+                    parsed = yarl.URL(url)
+                except (ValueError, TypeError) as e:
+                    reason = f"malformed_url ({_short(e)})"
+            hit = (reason, parsed)
+            if len(self._checked) >= 100_000:
+                self._checked.clear()
+            self._checked[url] = hit
+        return hit
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> tuple[bytes, int]:
         cap = self.max_body_bytes

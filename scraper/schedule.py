@@ -21,7 +21,7 @@ import math
 import time
 from datetime import datetime, timezone
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobSubmissionEvent
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -160,11 +160,13 @@ class ScrapeScheduler:
                              self.scraper.shard, void=True)
             )  # fmt: skip
 
-    def _on_not_run(self, event: JobSubmissionEvent) -> None:
+    def _on_not_run(self, event: JobEvent) -> None:
         key = event.job_id.removeprefix("scrape:")
         if key not in self._targets:
             return
-        slot = self.slot_of(key, int(event.scheduled_run_time.timestamp() * 1000))
+        # job missed: one scheduled_run_time; max instances reached: the list of run times skipped
+        times = getattr(event, "scheduled_run_times", None) or [event.scheduled_run_time]  # type: ignore[attr-defined]
+        slot = self.slot_of(key, int(max(times).timestamp() * 1000))
         self._account_gap(key, slot, include_slot=True)
 
     # -- one run ---------------------------------------------------------------------------------
@@ -184,7 +186,10 @@ class ScrapeScheduler:
         if late:
             self.late += 1
             self.telemetry.overruns.labels("late").inc()
-        record = await self.scraper.scrape(target, slot, late=late)
+        try:
+            record = await self.scraper.scrape(target, slot, late=late)
+        except asyncio.CancelledError:
+            return  # shutting down mid-scrape: no row (a clean stop drains first)
         r = self._rounds.setdefault(slot // self.interval_ms, [0, 0])
         r[0] += 1
         if record.error_class in E.UNREACHABLE:
@@ -226,9 +231,19 @@ class ScrapeScheduler:
         if self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="scrape-watchdog")
 
+    async def drain(self, timeout_s: float | None = None) -> None:
+        """Stop starting scrapes, let those in flight finish (each is bounded by the scrape timeout), then shut
+        down: a clean stop leaves a row for every slot it started."""
+        if self.scheduler.running:
+            self.scheduler.pause()
+        deadline = time.monotonic() + (self.timeout_s + 1.0 if timeout_s is None else timeout_s)
+        while self.scraper.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.shutdown()
+
     def shutdown(self) -> None:
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.shutdown(wait=False)  # cancels scrapes still in flight (see drain)
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
