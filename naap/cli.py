@@ -30,6 +30,9 @@ def _setup_logging(level: str) -> None:
     )
     for noisy in ("apscheduler", "httpx", "uvicorn.error", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # apscheduler logs a line per skipped or missed job; the scraper records each such slot itself (a void
+    # row, naap_scraper_overruns_total), and an overloaded scraper would otherwise flood the log.
+    logging.getLogger("apscheduler.scheduler").setLevel(max(logging.ERROR, logging.getLogger().level))
 
 
 def run_until_signal(main: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:

@@ -58,6 +58,8 @@ class BenchResult:
     fast_sps: float = 0.0
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     warm_scheduled: int = 0
+    dropped_batches: int = 0
+    dropped_samples: int = 0
     warm_overruns: int = 0
     warm_max_lag: float = 0.0
     max_lag: float = 0.0
@@ -236,6 +238,7 @@ async def _scrape(res: BenchResult, fleet: Fleet, data_dir: Path, concurrency: i
     res.flush_s = time.monotonic() - f0
     await fetcher.close()
     res.cpu_s, res.fleet_cpu_s = cpu1 - cpu0, fleet1 - fleet0
+    res.dropped_batches, res.dropped_samples = sink.stats.batches_dropped, sink.stats.samples_dropped
     res.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res.fast_parses = int(telemetry.parses.labels("fast")._value.get())
     res.reference_parses = int(telemetry.parses.labels("reference")._value.get())
@@ -315,7 +318,8 @@ def format_result(r: BenchResult) -> str:
         f"  scraper process   CPU {r.cpu_s / r.seconds * 100:.0f} % of one core ({r.cpu_s:.1f} s), RSS {r.rss_mib:.0f} MiB "
         f"(peak {r.peak_rss_mib:.0f} MiB); parses fast {r.fast_parses:,} / reference {r.reference_parses:,}",
         f"  fleet processes   CPU {r.fleet_cpu_s / r.seconds * 100:.0f} % of one core",
-        f"  final flush       {r.flush_s:.1f} s",
+        f"  warehouse writer  final flush {r.flush_s:.1f} s; {r.dropped_batches} batches ({r.dropped_samples:,} samples) "
+        f"dropped because the insert backlog passed its bound",
         f"  baseline          prometheus-client parser alone {r.baseline_sps:,.0f} samples/s on the same bodies; "
         f"fast parser alone {r.fast_sps:,.0f} samples/s ({r.fast_sps / r.baseline_sps:.1f}×)",
         f"  ratio             samples/s stored ÷ prometheus-client parser alone = {stored_sps / r.baseline_sps:.2f}×",
