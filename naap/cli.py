@@ -389,7 +389,7 @@ def bench() -> None:
               help="Processes serving the simulated exporters.")  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1, 100_000), default=512, show_default=True,
               help="Most scrapes in flight at once.")  # fmt: skip
-@click.option("--batch-rows", type=click.IntRange(1000, 10_000_000), default=100_000, show_default=True,
+@click.option("--batch-rows", type=click.IntRange(1000, 10_000_000), default=500_000, show_default=True,
               help="Samples per warehouse insert.")  # fmt: skip
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Warehouse directory (default: a fresh temporary one, removed after).")
 def bench_scrape(targets: int, seconds: float, interval: float, processes: int, concurrency: int, batch_rows: int,

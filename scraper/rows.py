@@ -23,7 +23,7 @@ import time
 SAMPLE_COLUMNS = ("ts", "orchestrator", "instance", "metric", "labels", "value")
 
 # Settings every samples insert runs with (see the module docstring).
-INSERT_SETTINGS = {"precise_float_parsing": 1, "input_format_parallel_parsing": 0}
+INSERT_SETTINGS = {"precise_float_parsing": 1, "input_format_parallel_parsing": 0, "max_threads": 1, "max_insert_threads": 1}
 
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 _QUOTED_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
