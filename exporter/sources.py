@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
-
 import aiohttp
 
 log = logging.getLogger(__name__)
@@ -140,6 +138,3 @@ class HttpPoller(Poller):
             await self._session.close()
             self._session = None
 
-
-def describe(p: Any) -> str:
-    return f"{p.name} every {p.interval_s:g}s"

@@ -110,7 +110,8 @@ def cli(log_level: str) -> None:
 @click.option("--dcgm-url", metavar="URL", help="A co-located dcgm-exporter /metrics URL, e.g. http://127.0.0.1:9400/metrics.")
 @click.option("--livepeer-url", metavar="URL",
               help="The local go-livepeer /metrics URL to relay, e.g. http://127.0.0.1:7935/metrics. [default: off]")  # fmt: skip
-@click.option("--no-push", is_flag=True, default=None, help="Refuse runner pushes (in-process SDK only).")
+@click.option("--no-push", is_flag=True, default=None,
+              help="Refuse runner pushes (in-process SDK only); the default with --simulate.")
 @click.option("--push-host", help="Address the runner push listener binds. [default: 127.0.0.1]")
 @click.option("--push-port", type=int, help="Port of the runner push listener (POST /v1/push). [default: 9936]")
 @click.option("--push-allow", multiple=True, metavar="CIDR",

@@ -105,9 +105,9 @@ class StreamMetrics(StreamTable, Collector):
         t.frames_in += s.frames_in
         t.rx_bytes += s.rx_bytes
         t.tx_bytes += s.tx_bytes
-        for k, v in s.errors.items():
+        for k, v in dict(s.errors).items():  # copied in C: the runner may add a key meanwhile
             t.errors[k] = t.errors.get(k, 0) + v
-        for k, v in s.restarts.items():
+        for k, v in dict(s.restarts).items():
             t.restarts[k] = t.restarts.get(k, 0) + v
 
     def _event(self, s: Stream, kind: str, label: str, seconds: float) -> None:
@@ -203,9 +203,9 @@ class StreamMetrics(StreamTable, Collector):
             agg[1] += s.frames_in
             agg[2] += s.rx_bytes
             agg[3] += s.tx_bytes
-            for k, v in s.errors.items():
+            for k, v in dict(s.errors).items():  # copied in C: the runner may add a key meanwhile
                 agg[5][k] = agg[5].get(k, 0) + v
-            for k, v in s.restarts.items():
+            for k, v in dict(s.restarts).items():
                 agg[6][k] = agg[6].get(k, 0) + v
             agg[7] += 1
             lv = [s.stream_id, s.pipeline, s.model_id, s.gpu_id]
