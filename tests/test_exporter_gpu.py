@@ -24,7 +24,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import ExporterConfig
 from exporter.cue.tables import CueTables
 from exporter.gpu.dcgm import DcgmBindingsSource, DcgmExporterSource
-from exporter.gpu.nvml import NvmlSource
 from exporter.server import Exporter, ExporterServer
 
 DATA = Path(__file__).parent / "data" / "exporter"
