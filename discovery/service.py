@@ -148,8 +148,11 @@ class Discovery:
                 accepted.append(t)
             else:
                 refused.append(Refused(t, reason))
+        before = {(r.target.url, r.target.orchestrator, r.reason) for r in self.last.refused} if self.last else set()
         for r in refused:
-            log.info("refused target %s (%s): %s", r.target.url or "-", r.target.orchestrator or "-", r.reason)
+            # New refusals at INFO; the same refusal again at every walk only at DEBUG.
+            level = logging.DEBUG if (r.target.url, r.target.orchestrator, r.reason) in before else logging.INFO
+            log.log(level, "refused target %s (%s): %s", r.target.url or "-", r.target.orchestrator or "-", r.reason)
         for e in errors:
             log.warning("discovery: %s", e)
         snap = Snapshot(
