@@ -81,8 +81,8 @@ def address_refusal(ip: IPAddress, allow_loopback: bool = False) -> str | None:
         inner = _embedded_v4(ip)
         if inner is not None:
             reason = address_refusal(inner, allow_loopback)
-            if reason is not None:
-                return reason
+            if reason is not None or ip.ipv4_mapped is not None or ip in _NAT64:
+                return reason  # mapped and NAT64 addresses reach the IPv4 address itself: its verdict is final
     if ip in METADATA_ADDRESSES:
         return "metadata"
     if ip.is_loopback:

@@ -63,6 +63,13 @@ def _hex(v: Any) -> Any:
     return v
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # connections dropped on purpose (fault "drop") or by clients that gave up: nothing to report
+
+
 class RpcServer:
     """`with RpcServer(chain) as rpc: rpc.url` serves the chain on 127.0.0.1 until the block ends."""
 
@@ -85,7 +92,7 @@ class RpcServer:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 outer._handle(self)
 
-        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self._httpd = _QuietServer((host, port), Handler)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
