@@ -14,11 +14,13 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
-from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3 import AsyncWeb3
+from web3.providers.async_base import AsyncJSONBaseProvider
+from web3.types import RPCEndpoint, RPCResponse
 from web3.exceptions import (
     BadFunctionCallOutput,
     BadResponseFormat,
@@ -41,6 +43,40 @@ TRANSIENT = (
 )  # fmt: skip
 # Answers from the chain itself that no other endpoint would change.
 PERMANENT = (ContractLogicError, BadFunctionCallOutput, InsufficientData, MismatchedABI)
+
+
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # a pool walk's answers are small; an endpoint gone wrong is not
+
+
+class SessionProvider(AsyncJSONBaseProvider):
+    """JSON-RPC over HTTP POST on a session we own.
+
+    web3's AsyncHTTPProvider guards its session cache with a thread lock taken through an executor; a request
+    cancelled while waiting for that lock (by a time limit, or a walk abandoned on an inconsistent pool) can
+    leave the lock held and every later request hanging. This provider has no such lock, and caps the
+    size of an answer.
+    """
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout) -> None:
+        super().__init__()
+        self.endpoint_uri = url
+        self._session = session
+        self._timeout = timeout
+
+    async def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        data = self.encode_rpc_request(method, params)
+        headers = {"Content-Type": "application/json"}
+        async with self._session.post(self.endpoint_uri, data=data, headers=headers, timeout=self._timeout) as r:
+            chunks, size = [], 0
+            async for chunk in r.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise BadResponseFormat(f"answer larger than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+        return self.decode_rpc_response(b"".join(chunks))
+
+    async def is_connected(self, show_traceback: bool = False) -> bool:
+        return True
 
 
 class RpcUnavailable(Exception):
@@ -105,13 +141,8 @@ class FailoverRpc:
             # One keep-alive session for every endpoint; never a proxy from the environment.
             self._session = aiohttp.ClientSession(raise_for_status=True, trust_env=False)
             timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-            w3s = []
-            for url in self.urls:
-                provider = AsyncHTTPProvider(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
-                await provider.cache_async_session(self._session)
-                # No default middleware: it asks eth_chainId before every eth_call, and reads need none of it.
-                w3s.append(AsyncWeb3(provider, middleware=[]))
-            self._w3 = w3s
+            # No default middleware: it asks eth_chainId before every eth_call, and reads need none of it.
+            self._w3 = [AsyncWeb3(SessionProvider(url, self._session, timeout), middleware=[]) for url in self.urls]
         return self._w3
 
     async def close(self) -> None:

@@ -307,3 +307,23 @@ async def test_request_rate_is_bounded(chain: LocalChain, rpc: RpcServer) -> Non
     assert len(stamps) == walk.requests == 17
     # Evenly spaced by the limiter: never faster than 40/s over the walk (a lower bound; slow machines pass).
     assert stamps[-1] - stamps[0] >= (len(stamps) - 1) / 40.0 * 0.9
+
+
+async def test_abandoned_walks_leave_the_reader_usable(chain: LocalChain, rpc: RpcServer) -> None:
+    """A walk given up mid-flight (inconsistent pool, time limit) cancels requests in flight; the next walk
+    must still work. (web3's own HTTP provider can deadlock here: see discovery.rpc.SessionProvider.)"""
+    chain.set_pool(entries(6))
+    source = make_source([rpc.url], chain.controller.address, concurrency=6, timeout_s=0.3, retries=0)
+    try:
+        for _ in range(8):
+            chain.set_next_unchecked(addr(4), addr(1))  # a cycle: the walk stops with detail reads in flight
+            with pytest.raises(InconsistentPool):
+                await source.discover()
+            chain.set_next_unchecked(addr(4), addr(5))
+            assert len((await source.discover()).targets) == 6
+        rpc.fail("slow", count=1, delay_s=1.0)  # one request past the time limit, cancelled
+        with pytest.raises(WalkError, match="TimeoutError"):
+            await source.discover()
+        assert len((await source.discover()).targets) == 6
+    finally:
+        await source.close()
