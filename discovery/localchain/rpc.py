@@ -102,7 +102,7 @@ class RpcServer:
         return f"http://{host}:{port}"
 
     def start(self) -> "RpcServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="local-chain-rpc", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="local-chain-rpc", daemon=True)
         self._thread.start()
         return self
 
