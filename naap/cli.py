@@ -360,7 +360,7 @@ def discover(config: str | None, rpc_urls: tuple[str, ...], controller: str | No
     merged = {**(base.discovery.chain.model_dump() if base.discovery.chain else {}), **chain}
     if not merged.get("rpc_urls"):
         raise click.UsageError("no RPC URL: give --rpc URL or discovery.chain.rpc_urls in --config")
-    over = {"discovery": {"chain": merged}}
+    over: dict[str, Any] = {"discovery": {**base.discovery.model_dump(), "chain": merged}}
     if allow_loopback:
         over["scraper"] = {"allow_loopback": True}
     settings = _settings(config, over)

@@ -59,3 +59,20 @@ def test_discover_fails_clearly(chain: LocalChain, rpc: RpcServer) -> None:
     assert "the walk failed" in result.output and "every RPC endpoint failed" in result.output
     result = CliRunner().invoke(cli, ["discover", "--rpc", rpc.url, "--controller", "0x123"])
     assert result.exit_code == 2 and "discovery.chain.controller" in result.output
+
+
+def test_discover_reads_the_chain_settings_from_the_config_file(chain: LocalChain, rpc: RpcServer, tmp_path) -> None:  # noqa: ANN001
+    chain.set_pool(entries(2))
+    cfg = tmp_path / "naap.yaml"
+    cfg.write_text(
+        "discovery:\n  resolve_names: false\n  chain:\n"
+        f"    rpc_urls: ['{rpc.url}']\n    controller: '{chain.controller.address}'\n    max_requests_per_s: 0\n"
+        f"    overrides:\n      '{addr(0)}': {{port: 7000}}\n"
+    )
+    result = CliRunner().invoke(cli, ["discover", "--config", str(cfg), "--allow-loopback", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["orchestrator"], r["metrics_url"], r["status"]) for r in rows] == [
+        (addr(0), "http://127.0.1.0:7000/metrics", "ok"),
+        (addr(1), "http://127.0.1.1:9935/metrics", "ok"),
+    ]
