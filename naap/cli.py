@@ -331,20 +331,72 @@ def score(config: str | None, period: str | None, at_ms: int | None, warehouse: 
         wh.close()
 
 
+# --------------------------------------------------------------------------------------- discover
+@cli.command()
+@config_option
+@click.option("--rpc", "rpc_urls", multiple=True, metavar="URL",
+              help="Arbitrum One JSON-RPC URL; repeat for failover. [default: discovery.chain.rpc_urls]")  # fmt: skip
+@click.option("--controller", metavar="0x…", help="Livepeer Controller address. [default: Arbitrum One's]")
+@click.option("--format", "fmt", type=click.Choice(["table", "http_sd", "json"]), default="table", show_default=True,
+              help="table for people; http_sd: Prometheus HTTP SD JSON of the accepted targets; json: one line each.")  # fmt: skip
+@click.option("--include-inactive", is_flag=True, help="Also give targets to orchestrators outside the active set.")
+@click.option("--allow-loopback", is_flag=True, default=None, help="Accept 127.0.0.0/8 and ::1 metrics URLs (local chains).")
+def discover(config: str | None, rpc_urls: tuple[str, ...], controller: str | None, fmt: str,
+             include_inactive: bool, allow_loopback: bool | None) -> None:  # fmt: skip
+    """Walk the on-chain registry once, print every orchestrator with its metrics URL, and exit.
+
+    Reads the Livepeer Controller, BondingManager and ServiceRegistry at one block. Refused orchestrators
+    (no or malformed service URI, forbidden address, inactive) are listed with the reason. A summary goes
+    to stderr. Exits 1 when the walk fails.
+    """
+    chain: dict[str, Any] = {}
+    if rpc_urls:
+        chain["rpc_urls"] = list(rpc_urls)
+    if controller:
+        chain["controller"] = controller
+    if include_inactive:
+        chain["active_only"] = False
+    base = _settings(config, {})
+    merged = {**(base.discovery.chain.model_dump() if base.discovery.chain else {}), **chain}
+    if not merged.get("rpc_urls"):
+        raise click.UsageError("no RPC URL: give --rpc URL or discovery.chain.rpc_urls in --config")
+    over: dict[str, Any] = {"discovery": {**base.discovery.model_dump(), "chain": merged}}
+    if allow_loopback:
+        over["scraper"] = {"allow_loopback": True}
+    settings = _settings(config, over)
+    try:
+        from discovery.chain import chain_source_from_settings
+        from discovery.report import walk_once
+    except ImportError as e:
+        raise click.ClickException(f"chain discovery needs the collector extra (pip install 'naap-sla[collector]'): {e}") from None
+    assert settings.discovery.chain is not None
+    # The table says per orchestrator what the discovery log would say: keep stderr to the summary.
+    logging.getLogger("discovery").setLevel(max(logging.WARNING, logging.getLogger().level))
+    source = chain_source_from_settings(settings.discovery.chain)
+    try:
+        report = asyncio.run(walk_once(source, settings.scraper.allow_loopback, settings.discovery.resolve_names))
+    except RuntimeError as e:
+        raise click.ClickException(f"the walk failed: {e}") from None
+    click.echo(report.render(fmt), nl=False)
+    click.echo(report.summary(), err=True)
+
+
 # --------------------------------------------------------------------------------------- demo
 @cli.command()
 @click.option("--orchestrators", "n", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Simulated orchestrators to start.")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="API port (0 picks one).")
+@click.option("--chain", is_flag=True,
+              help="Register the fleet on an in-process local chain and find it by on-chain discovery.")  # fmt: skip
 @data_dir_option
-def demo(n: int, port: int, data_dir: str | None) -> None:
+def demo(n: int, port: int, chain: bool, data_dir: str | None) -> None:
     """Start a simulated fleet on loopback and a collector that scrapes, scores and serves it."""
     from naap.demo import run_demo
     from naap.settings import default_data_dir
 
     directory = Path(data_dir) if data_dir else default_data_dir() / "demo"
     try:
-        run_until_signal(lambda stop: run_demo(n, port, directory, stop))
+        run_until_signal(lambda stop: run_demo(n, port, directory, stop, chain=chain))
     except RuntimeError as e:
         raise click.ClickException(str(e)) from None
 
