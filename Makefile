@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test venv system-deps clean
+.PHONY: demo test venv system-deps clean contracts
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -28,6 +28,13 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+
+# Rebuilds discovery/localchain/build.json (the committed artifact of the test contracts) with the npm solc compiler.
+SOLC_VERSION := 0.8.28
+SOLC_DIR     := .cache/solc-$(SOLC_VERSION)
+contracts:
+	npm install --no-save --silent --prefix $(SOLC_DIR) solc@$(SOLC_VERSION)
+	NODE_PATH=$(SOLC_DIR)/node_modules node discovery/localchain/build.cjs
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -12,6 +14,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 import naap
 from api.docs import docs_page
 from api.errors import EXCEPTION_HANDLERS
+from api.routes.discovery import discovery_targets, http_sd
 from api.routes.gpu import gpu_metrics_handler
 from api.routes.health import healthz
 from api.routes.metrics import service_metrics
@@ -26,15 +29,18 @@ DESCRIPTION = (
 )
 
 
-def create_app(warehouse: Warehouse, sla_config: SlaConfig, settings: ApiSettings | None = None) -> Litestar:
+def create_app(
+    warehouse: Warehouse, sla_config: SlaConfig, settings: ApiSettings | None = None, discovery: Any = None
+) -> Litestar:
+    """`discovery`: the collector's Discovery (its `last` snapshot feeds /v1/discovery/*); None answers 503."""
     settings = settings or ApiSettings()
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
         exclude=["/healthz", "/docs", "/schema", "/metrics"],
     )
     return Litestar(
-        route_handlers=[sla_compliance, gpu_metrics_handler, healthz, docs_page, service_metrics],
-        state=State({"warehouse": warehouse, "sla_config": sla_config}),
+        route_handlers=[sla_compliance, gpu_metrics_handler, healthz, docs_page, http_sd, discovery_targets, service_metrics],
+        state=State({"warehouse": warehouse, "sla_config": sla_config, "discovery": discovery}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_methods=["GET", "OPTIONS"]),
         middleware=[rate_limit.middleware],

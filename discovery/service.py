@@ -7,17 +7,24 @@ recorded with its reason and never reaches the scraper.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from discovery.safety import url_refusal
+from discovery.safety import Resolver, resolved_refusal, system_resolver, url_refusal
 from discovery.static import dedupe, load_target_file, normalise_url
 from discovery.target import Target, make_target
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Refused:
+    target: Target
+    reason: str
 
 
 @dataclass
@@ -25,20 +32,16 @@ class SourceResult:
     targets: list[Target] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     block_number: int = 0
-    # Extra per-orchestrator facts a source knows (service URI, stake, active), keyed by target URL.
-    facts: dict[str, dict] = field(default_factory=dict)
+    # Extra per-orchestrator facts a source knows (service URI, stake, active), keyed by target.
+    facts: dict[Target, dict] = field(default_factory=dict)
+    # Orchestrators the source itself could not turn into a target (no service URI, inactive, ...).
+    refused: list[Refused] = field(default_factory=list)
 
 
 class Source(Protocol):
     name: str
 
     async def discover(self) -> SourceResult: ...
-
-
-@dataclass(frozen=True)
-class Refused:
-    target: Target
-    reason: str
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Snapshot:
     refused: list[Refused]
     errors: list[str]
     results: dict[str, SourceResult]
+    # Sources whose discover() failed in this walk, with the error; their last good result is in `results`.
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class StaticSource:
@@ -70,39 +75,84 @@ class StaticSource:
 
 
 class Discovery:
-    def __init__(self, sources: list[Source], allow_loopback: bool = False) -> None:
+    """Merges the sources into one checked target list.
+
+    `resolve_names`: also resolve every target's host name at each walk and refuse names that point at
+    forbidden addresses (the scraper checks again when it connects). `resolver` replaces DNS in tests.
+    """
+
+    def __init__(
+        self,
+        sources: list[Source],
+        allow_loopback: bool = False,
+        resolve_names: bool = False,
+        resolver: Resolver | None = None,
+        resolve_concurrency: int = 16,
+    ) -> None:
         self.sources = sources
         self.allow_loopback = allow_loopback
+        self.resolve_names = resolve_names or resolver is not None
+        self.resolver: Resolver = resolver or system_resolver
+        self.resolve_concurrency = resolve_concurrency
         self.last: Snapshot | None = None
         self.walks = 0
-        self.failures = 0
+        self.failures = 0  # source failures over all walks; per source in source_failures
+        self.source_failures: dict[str, int] = {}
+
+    async def close(self) -> None:
+        """Release what sources hold between walks (the chain source's HTTP session)."""
+        for src in self.sources:
+            close = getattr(src, "close", None)
+            if close is not None:
+                await close()
+
+    async def _refusal(self, url: str, sem: asyncio.Semaphore) -> str | None:
+        if not self.resolve_names:
+            return url_refusal(url, self.allow_loopback)
+        async with sem:
+            return await resolved_refusal(url, self.allow_loopback, self.resolver)
 
     async def walk(self) -> Snapshot:
         """Ask every source; a failing source keeps its previous targets (last good snapshot)."""
         self.walks += 1
         results: dict[str, SourceResult] = {}
         errors: list[str] = []
+        failed: dict[str, str] = {}
         for src in self.sources:
             try:
                 results[src.name] = await src.discover()
             except Exception as e:  # a source failure is transient: keep what we had
                 self.failures += 1
-                log.warning("discovery source %s failed: %s; keeping its last good targets", src.name, e)
-                errors.append(f"{src.name}: {e}")
-                if self.last is not None and src.name in self.last.results:
+                self.source_failures[src.name] = self.source_failures.get(src.name, 0) + 1
+                kept = self.last is not None and src.name in self.last.results
+                log.warning(
+                    "discovery source %s failed (%d failures so far): %s; %s", src.name,
+                    self.source_failures[src.name], e, "keeping its last good targets" if kept else "no earlier targets to keep",
+                )  # fmt: skip
+                failed[src.name] = str(e) or type(e).__name__
+                errors.append(f"{src.name}: {failed[src.name]}")
+                if kept:
+                    assert self.last is not None
                     results[src.name] = self.last.results[src.name]
-        accepted: list[Target] = []
+        candidates: list[Target] = []
         refused: list[Refused] = []
         for name in results:
-            errors.extend(f"{name}: {e}" for e in results[name].errors)
-            for t in results[name].targets:
-                reason = url_refusal(t.url, self.allow_loopback)
-                if reason is None:
-                    accepted.append(t)
-                else:
-                    refused.append(Refused(t, reason))
+            errors.extend(f"{name}: {e}" for e in results[name].errors if name not in failed)
+            candidates.extend(results[name].targets)
+            refused.extend(results[name].refused)
+        sem = asyncio.Semaphore(self.resolve_concurrency)
+        reasons = await asyncio.gather(*(self._refusal(t.url, sem) for t in candidates))
+        accepted: list[Target] = []
+        for t, reason in zip(candidates, reasons):
+            if reason is None:
+                accepted.append(t)
+            else:
+                refused.append(Refused(t, reason))
+        before = {(r.target.url, r.target.orchestrator, r.reason) for r in self.last.refused} if self.last else set()
         for r in refused:
-            log.info("refused target %s (%s): %s", r.target.url, r.target.orchestrator or "-", r.reason)
+            # New refusals at INFO; the same refusal again at every walk only at DEBUG.
+            level = logging.DEBUG if (r.target.url, r.target.orchestrator, r.reason) in before else logging.INFO
+            log.log(level, "refused target %s (%s): %s", r.target.url or "-", r.target.orchestrator or "-", r.reason)
         for e in errors:
             log.warning("discovery: %s", e)
         snap = Snapshot(
@@ -112,6 +162,7 @@ class Discovery:
             refused=refused,
             errors=errors,
             results=results,
+            failed=failed,
         )
         self.last = snap
         return snap
@@ -133,30 +184,36 @@ SNAPSHOT_COLUMNS = (
 
 
 def snapshot_rows(snap: Snapshot) -> list[tuple]:
+    """One row per target (accepted or refused, with the facts its source knew) and one per failed source."""
     rows = []
-    source_of = {}
+    source_of: dict[Target, tuple[str, SourceResult]] = {}
     for name, res in snap.results.items():
-        for t in res.targets:
-            source_of[t.url] = (name, res)
-    for status, items in (("accepted", [(t, "") for t in snap.accepted]), ("refused", [(r.target, r.reason) for r in snap.refused])):
-        for t, reason in items:
-            name, res = source_of.get(t.url, (t.source, SourceResult()))
-            facts = res.facts.get(t.url, {})
-            rows.append(
-                (
-                    snap.ts_ms,
-                    snap.snapshot_id,
-                    name,
-                    res.block_number,
-                    t.orchestrator,
-                    str(facts.get("service_uri", "")),
-                    t.url,
-                    float(facts.get("stake", 0.0)),
-                    int(bool(facts.get("active", True))),
-                    status,
-                    reason,
-                )
+        for t in [*res.targets, *(r.target for r in res.refused)]:
+            source_of.setdefault(t, (name, res))
+    items = [("accepted", t, "") for t in snap.accepted] + [("refused", r.target, r.reason) for r in snap.refused]
+    for status, t, reason in items:
+        name, res = source_of.get(t, (t.source, SourceResult()))
+        facts = res.facts.get(t, {})
+        rows.append(
+            (
+                snap.ts_ms,
+                snap.snapshot_id,
+                name,
+                res.block_number,
+                t.orchestrator,
+                str(facts.get("service_uri", "")),
+                t.url,
+                float(facts.get("stake", 0.0)),
+                int(bool(facts.get("active", True))),
+                status,
+                reason,
             )
+        )
+    for name, message in sorted(snap.failed.items()):
+        # The walk of this source failed; its rows above (if any) are the last good result, still in use.
+        kept = snap.results.get(name)
+        rows.append((snap.ts_ms, snap.snapshot_id, name, kept.block_number if kept else 0, "", "", "", 0.0, 0,
+                     "error", message[:1000]))  # fmt: skip
     return rows
 
 

@@ -1,24 +1,127 @@
-"""Exporter configuration: one validated object, from a YAML file and/or CLI flags."""
+"""Exporter configuration: one validated object, from a YAML file and/or CLI flags (flags win).
+
+    host: 0.0.0.0            # /metrics listener
+    port: 9935
+    orchestrator: "0x…"      # shown in naap_exporter_build_info
+    region: us-east
+    nvml: true
+    gpu_interval_s: 1
+    dcgm: {mode: auto, url: null, interval_s: 5}
+    livepeer: {url: "http://127.0.0.1:7935/metrics", interval_s: 15}
+    push: {enabled: true, host: 127.0.0.1, port: 9936, allow: ["127.0.0.0/8", "::1/128"]}
+    cue: {model_flops: {my-model: 1.2e12}}
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from exporter.gpu.simulated import SIMULATED_MODELS
 from exporter.simulate import PROFILES
 
 DEFAULT_PORT = 9935  # discovery's convention: metrics at http://<service host>:9935/metrics
+DEFAULT_PUSH_PORT = 9936
 
 _ETH = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_LOOPBACK = ["127.0.0.0/8", "::1/128"]
 
 
 class ExporterConfigError(ValueError):
     pass
+
+
+def _http_url(v: str | None) -> str | None:
+    if v is None or v == "":
+        return None
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s)://host[:port]/path URL")
+    return v
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DcgmConfig(_Section):
+    mode: Literal["auto", "bindings", "url", "off"] = Field(
+        "auto", description="auto: dcgm-exporter URL if set, else DCGM bindings if importable; off: never."
+    )
+    url: str | None = Field(None, description="A co-located dcgm-exporter's /metrics URL.")
+    interval_s: float = Field(5.0, gt=0, le=3600)
+    timeout_s: float = Field(3.0, gt=0, le=60)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _http_url(v)
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> DcgmConfig:
+        if self.mode == "url" and not self.url:
+            raise ValueError("dcgm.mode=url needs dcgm.url")
+        return self
+
+
+class LivepeerConfig(_Section):
+    url: str | None = Field(None, description="The local go-livepeer /metrics URL to relay (off when unset).")
+    interval_s: float = Field(15.0, gt=0, le=3600)
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    max_bytes: int = Field(16 << 20, gt=0, le=256 << 20)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _http_url(v)
+
+
+class PushConfig(_Section):
+    enabled: bool | None = Field(
+        None, description="Accept pushes from runners in other processes/containers (default: on, off when simulating)."
+    )
+    host: str = Field("127.0.0.1", description="Push listener address (loopback by default).")
+    port: int | None = Field(None, ge=0, le=65535, description="Default 9936; 0 (any free port) when port is 0.")
+    allow: list[str] = Field(default_factory=lambda: list(_LOOPBACK), description="Peer networks allowed to push.")
+    max_body_bytes: int = Field(256 * 1024, ge=1024, le=16 << 20)
+    max_runners: int = Field(64, ge=1, le=4096)
+    max_streams: int = Field(4096, ge=1, le=1 << 20)
+    max_workflows: int = Field(256, ge=1, le=65536)
+    stale_s: float = Field(15.0, gt=0, le=3600)
+
+    @field_validator("allow")
+    @classmethod
+    def _nets(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not an IP network (e.g. 127.0.0.0/8, 172.17.0.0/16)") from None
+        return v
+
+
+class CueConfig(_Section):
+    peak_table: Path | None = Field(None, description="Replacement peak-FLOPS YAML (same shape as the shipped one).")
+    model_flops: dict[str, float] = Field(default_factory=dict, description="FLOPs per output frame by model_id.")
+
+    @field_validator("model_flops")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, x in v.items():
+            if not (x >= 0 and x < 1e18):
+                raise ValueError(f"{k}: FLOPs per frame must be in [0, 1e18)")
+        return v
 
 
 class ExporterConfig(BaseModel):
@@ -29,11 +132,18 @@ class ExporterConfig(BaseModel):
     orchestrator: str = Field("", description="This orchestrator's Ethereum address (shown in build info).")
     region: str = Field("", max_length=64, description="Declared region, e.g. us-east.")
     nvml: bool = Field(True, description="Read GPUs through NVML when a driver is present.")
+    gpu_interval_s: float = Field(1.0, gt=0, le=3600, description="How often GPUs are read.")
+    window_s: float = Field(5.0, gt=0, le=60, description="FPS window; jitter uses the trailing 12 windows.")
+    dcgm: DcgmConfig = Field(default_factory=DcgmConfig)
+    livepeer: LivepeerConfig = Field(default_factory=LivepeerConfig)
+    push: PushConfig = Field(default_factory=PushConfig)
+    cue: CueConfig = Field(default_factory=CueConfig)
     simulate: bool = Field(False, description="Serve a simulated GPU source and runner instead of real ones.")
     gpus: int = Field(1, ge=0, le=64, description="Simulated GPUs.")
     streams: int = Field(4, ge=0, le=4096, description="Simulated concurrent streams.")
     profile: str = Field("steady", description=f"Simulated quality profile: {', '.join(PROFILES)}.")
     gpu_model: str = Field("RTX4090", description=f"Simulated GPU model: {', '.join(SIMULATED_MODELS)}.")
+    simulate_dcgm: bool = Field(False, description="Simulated GPUs also report DCGM profiling (CUE method dcgm).")
     seed: int = Field(0, description="Seed of the simulation (stable UUIDs and noise).")
 
     @field_validator("orchestrator")
@@ -42,6 +152,13 @@ class ExporterConfig(BaseModel):
         if v and not _ETH.match(v):
             raise ValueError("must be a 0x-prefixed 20-byte hex address")
         return v.lower()
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[A-Za-z0-9._-]+", v):
+            raise ValueError("letters, digits, '.', '_' and '-' only")
+        return v
 
     @field_validator("profile")
     @classmethod
@@ -57,8 +174,30 @@ class ExporterConfig(BaseModel):
             raise ValueError(f"unknown model; choose from {', '.join(SIMULATED_MODELS)}")
         return v
 
+    @model_validator(mode="after")
+    def _ports(self) -> ExporterConfig:
+        # Resolve the push defaults: a simulated exporter has no runner to push (and a demo fleet of them
+        # must not fight over one port); an exporter on an ephemeral port takes an ephemeral push port.
+        if self.push.enabled is None:
+            self.push.enabled = not self.simulate
+        if self.push.port is None:
+            self.push.port = 0 if self.port == 0 else DEFAULT_PUSH_PORT
+        if self.push.enabled and self.push.port and self.push.port == self.port:
+            raise ValueError("push.port must differ from port (pushes get their own loopback listener)")
+        return self
+
+
+def _deep_update(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base
+
 
 def load_exporter_config(path: str | Path | None, overrides: dict[str, Any]) -> ExporterConfig:
+    """File first, then flags (None means "not given"); nested sections merge key by key."""
     data: dict[str, Any] = {}
     if path:
         try:
@@ -70,10 +209,22 @@ def load_exporter_config(path: str | Path | None, overrides: dict[str, Any]) -> 
         if loaded is not None and not isinstance(loaded, dict):
             raise ExporterConfigError(f"{path} must hold a mapping")
         data.update(loaded or {})
-    data.update({k: v for k, v in overrides.items() if v is not None})
+
+    def clean(d: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                v = clean(v)
+                if v:
+                    out[k] = v
+            elif v is not None:
+                out[k] = v
+        return out
+
+    _deep_update(data, clean(overrides))
     try:
         return ExporterConfig(**data)
     except ValidationError as e:
         lines = ["invalid exporter configuration:"]
-        lines += [f"  {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
+        lines += [f"  {'.'.join(map(str, err['loc'])) or '(top)'}: {err['msg']}" for err in e.errors()]
         raise ExporterConfigError("\n".join(lines)) from None

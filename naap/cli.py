@@ -100,27 +100,74 @@ def cli(log_level: str) -> None:
 # --------------------------------------------------------------------------------------- exporter
 @cli.command()
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Exporter YAML file; flags override it.")
-@click.option("--host", help="Address to listen on. [default: 0.0.0.0]")
-@click.option("--port", type=int, help="Port to listen on; 0 picks one. [default: 9935]")
-@click.option("--orchestrator", metavar="0x…", help="This orchestrator's Ethereum address.")
+@click.option("--host", help="Address /metrics listens on. [default: 0.0.0.0]")
+@click.option("--port", type=int, help="Port of /metrics; 0 picks one. [default: 9935]")
+@click.option("--orchestrator", metavar="0x…", help="This orchestrator's Ethereum address (in naap_exporter_build_info).")
 @click.option("--region", help="Declared region, e.g. us-east.")
 @click.option("--no-nvml", is_flag=True, default=None, help="Do not read GPUs through NVML.")
+@click.option("--gpu-interval", type=float, help="Seconds between GPU reads. [default: 1]")
+@click.option("--window", type=float, help="FPS window in seconds; jitter spans 12 windows. [default: 5]")
+@click.option("--dcgm", "dcgm_mode", type=click.Choice(["auto", "bindings", "url", "off"]),
+              help="DCGM profiling source: auto = --dcgm-url if given, else the DCGM Python bindings if installed. "
+                   "[default: auto]")  # fmt: skip
+@click.option("--dcgm-url", metavar="URL", help="A co-located dcgm-exporter /metrics URL, e.g. http://127.0.0.1:9400/metrics.")
+@click.option("--livepeer-url", metavar="URL",
+              help="The local go-livepeer /metrics URL to relay, e.g. http://127.0.0.1:7935/metrics. [default: off]")  # fmt: skip
+@click.option("--no-push", is_flag=True, default=None,
+              help="Refuse runner pushes (in-process SDK only); the default with --simulate.")
+@click.option("--push-host", help="Address the runner push listener binds. [default: 127.0.0.1]")
+@click.option("--push-port", type=int, help="Port of the runner push listener (POST /v1/push). [default: 9936]")
+@click.option("--push-allow", multiple=True, metavar="CIDR",
+              help="Peer network allowed to push; repeatable; replaces the loopback default (e.g. a Docker bridge "
+                   "172.17.0.0/16).")  # fmt: skip
+@click.option("--model-flops", multiple=True, metavar="MODEL=FLOPS",
+              help="FLOPs per output frame for a model_id (proxy CUE); repeatable, e.g. my-model=1.2e12.")  # fmt: skip
 @click.option("--simulate", is_flag=True, default=None, help="Serve a simulated GPU source and runner (no GPU needed).")
 @click.option("--gpus", type=int, help="Simulated GPUs. [default: 1]")
 @click.option("--streams", type=int, help="Simulated concurrent streams. [default: 4]")
 @click.option("--profile", help="Simulated quality: steady, jittery, slow, flaky, offline. [default: steady]")
 @click.option("--gpu-model", help="Simulated GPU model: H100, L40S, A100, RTX4090, RTX5090. [default: RTX4090]")
+@click.option("--simulate-dcgm", is_flag=True, default=None, help="Simulated GPUs also report DCGM profiling.")
 @click.option("--seed", type=int, help="Seed of the simulation. [default: 0]")
-def exporter(config: str | None, no_nvml: bool | None, **flags: Any) -> None:
-    """Serve this orchestrator's GPU and stream metrics at /metrics.
+def exporter(
+    config: str | None,
+    no_nvml: bool | None,
+    gpu_interval: float | None,
+    window: float | None,
+    dcgm_mode: str | None,
+    dcgm_url: str | None,
+    livepeer_url: str | None,
+    no_push: bool | None,
+    push_host: str | None,
+    push_port: int | None,
+    push_allow: tuple[str, ...],
+    model_flops: tuple[str, ...],
+    **flags: Any,
+) -> None:
+    """Serve this orchestrator's GPU, stream, CUE and go-livepeer capacity metrics at /metrics.
 
-    Prometheus text format, or OpenMetrics when asked (Accept header); gzip when asked.
+    Prometheus text format, or OpenMetrics when asked (Accept header); gzip when asked. Runners in other
+    processes push stream metrics to POST /v1/push on a loopback-only listener. Every option can also be
+    set in --config (see docs/exporter.md); flags win.
     """
     from exporter.config import ExporterConfigError, load_exporter_config
     from exporter.server import serve_forever
 
-    if no_nvml:
-        flags["nvml"] = False
+    flags["nvml"] = False if no_nvml else None
+    flags["gpu_interval_s"] = gpu_interval
+    flags["window_s"] = window
+    flags["dcgm"] = {"mode": dcgm_mode, "url": dcgm_url}
+    flags["livepeer"] = {"url": livepeer_url}
+    flags["push"] = {"enabled": False if no_push else None, "host": push_host, "port": push_port,
+                     "allow": list(push_allow) or None}  # fmt: skip
+    flops: dict[str, float] = {}
+    for item in model_flops:
+        name, _, value = item.partition("=")
+        try:
+            flops[name.strip()] = float(value)
+        except ValueError:
+            raise click.UsageError(f"--model-flops {item!r}: expected MODEL=FLOPS, e.g. my-model=1.2e12") from None
+    flags["cue"] = {"model_flops": flops or None}
     try:
         cfg = load_exporter_config(config, flags)
     except ExporterConfigError as e:
@@ -128,7 +175,7 @@ def exporter(config: str | None, no_nvml: bool | None, **flags: Any) -> None:
     try:
         run_until_signal(lambda stop: serve_forever(cfg, stop))
     except OSError as e:
-        raise click.ClickException(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
+        raise click.ClickException(f"cannot listen on {cfg.host}:{cfg.port} or the push port: {e.strerror or e}") from None
 
 
 # --------------------------------------------------------------------------------------- scrape
@@ -293,20 +340,72 @@ def score(config: str | None, period: str | None, at_ms: int | None, warehouse: 
         wh.close()
 
 
+# --------------------------------------------------------------------------------------- discover
+@cli.command()
+@config_option
+@click.option("--rpc", "rpc_urls", multiple=True, metavar="URL",
+              help="Arbitrum One JSON-RPC URL; repeat for failover. [default: discovery.chain.rpc_urls]")  # fmt: skip
+@click.option("--controller", metavar="0x…", help="Livepeer Controller address. [default: Arbitrum One's]")
+@click.option("--format", "fmt", type=click.Choice(["table", "http_sd", "json"]), default="table", show_default=True,
+              help="table for people; http_sd: Prometheus HTTP SD JSON of the accepted targets; json: one line each.")  # fmt: skip
+@click.option("--include-inactive", is_flag=True, help="Also give targets to orchestrators outside the active set.")
+@click.option("--allow-loopback", is_flag=True, default=None, help="Accept 127.0.0.0/8 and ::1 metrics URLs (local chains).")
+def discover(config: str | None, rpc_urls: tuple[str, ...], controller: str | None, fmt: str,
+             include_inactive: bool, allow_loopback: bool | None) -> None:  # fmt: skip
+    """Walk the on-chain registry once, print every orchestrator with its metrics URL, and exit.
+
+    Reads the Livepeer Controller, BondingManager and ServiceRegistry at one block. Refused orchestrators
+    (no or malformed service URI, forbidden address, inactive) are listed with the reason. A summary goes
+    to stderr. Exits 1 when the walk fails.
+    """
+    chain: dict[str, Any] = {}
+    if rpc_urls:
+        chain["rpc_urls"] = list(rpc_urls)
+    if controller:
+        chain["controller"] = controller
+    if include_inactive:
+        chain["active_only"] = False
+    base = _settings(config, {})
+    merged = {**(base.discovery.chain.model_dump() if base.discovery.chain else {}), **chain}
+    if not merged.get("rpc_urls"):
+        raise click.UsageError("no RPC URL: give --rpc URL or discovery.chain.rpc_urls in --config")
+    over: dict[str, Any] = {"discovery": {**base.discovery.model_dump(), "chain": merged}}
+    if allow_loopback:
+        over["scraper"] = {"allow_loopback": True}
+    settings = _settings(config, over)
+    try:
+        from discovery.chain import chain_source_from_settings
+        from discovery.report import walk_once
+    except ImportError as e:
+        raise click.ClickException(f"chain discovery needs the collector extra (pip install 'naap-sla[collector]'): {e}") from None
+    assert settings.discovery.chain is not None
+    # The table says per orchestrator what the discovery log would say: keep stderr to the summary.
+    logging.getLogger("discovery").setLevel(max(logging.WARNING, logging.getLogger().level))
+    source = chain_source_from_settings(settings.discovery.chain)
+    try:
+        report = asyncio.run(walk_once(source, settings.scraper.allow_loopback, settings.discovery.resolve_names))
+    except RuntimeError as e:
+        raise click.ClickException(f"the walk failed: {e}") from None
+    click.echo(report.render(fmt), nl=False)
+    click.echo(report.summary(), err=True)
+
+
 # --------------------------------------------------------------------------------------- demo
 @cli.command()
 @click.option("--orchestrators", "n", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Simulated orchestrators to start.")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="API port (0 picks one).")
+@click.option("--chain", is_flag=True,
+              help="Register the fleet on an in-process local chain and find it by on-chain discovery.")  # fmt: skip
 @data_dir_option
-def demo(n: int, port: int, data_dir: str | None) -> None:
+def demo(n: int, port: int, chain: bool, data_dir: str | None) -> None:
     """Start a simulated fleet on loopback and a collector that scrapes, scores and serves it."""
     from naap.demo import run_demo
     from naap.settings import default_data_dir
 
     directory = Path(data_dir) if data_dir else default_data_dir() / "demo"
     try:
-        run_until_signal(lambda stop: run_demo(n, port, directory, stop))
+        run_until_signal(lambda stop: run_demo(n, port, directory, stop, chain=chain))
     except RuntimeError as e:
         raise click.ClickException(str(e)) from None
 
@@ -376,7 +475,21 @@ def migrate(config: str | None, dry_run: bool, show_all: bool, warehouse: str | 
 # --------------------------------------------------------------------------------------- bench
 @cli.group()
 def bench() -> None:
-    """Benchmarks: commands that print measured figures next to a baseline measured in the same run."""
+    """Benchmarks: commands that print measured figures beside a baseline from the same run."""
+
+
+@bench.command("exporter")
+@click.option("--gpus", type=click.IntRange(1, 64), default=8, show_default=True, help="Simulated GPUs.")
+@click.option("--streams", type=click.IntRange(0, 4096), default=64, show_default=True, help="Active streams.")
+@click.option("--rounds", type=click.IntRange(10, 100000), default=200, show_default=True,
+              help="Renders timed per measurement.")  # fmt: skip
+def bench_exporter(gpus: int, streams: int, rounds: int) -> None:
+    """/metrics render time and the cost of one SDK frame_out, each beside prometheus-client's own bare
+    render and Counter.inc measured in the same run (goals: render <= 2 ms, frame_out <= 1 µs)."""
+    from exporter.bench import run_benchmark
+
+    for line in run_benchmark(gpus=gpus, streams=streams, rounds=rounds):
+        click.echo(line)
 
 
 @bench.command("scrape")

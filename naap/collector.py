@@ -64,7 +64,13 @@ def build_discovery(settings: Settings, sources: list | None = None) -> Discover
     if sources is None:
         static = static_targets_from_settings(settings.discovery.targets)
         sources = [StaticSource(static, [str(p) for p in settings.discovery.target_files])]
-    return Discovery(sources, allow_loopback=settings.scraper.allow_loopback)
+        if settings.discovery.chain is not None:
+            from discovery.chain import chain_source_from_settings  # web3: only when chain discovery is on
+
+            sources.append(chain_source_from_settings(settings.discovery.chain))
+    return Discovery(
+        sources, allow_loopback=settings.scraper.allow_loopback, resolve_names=settings.discovery.resolve_names
+    )
 
 
 def build_fetcher(settings: Settings) -> Fetcher:
@@ -175,11 +181,12 @@ class Collector:
                 await api_task
             await writer  # flushes what is queued
             await fetcher.close()
+            await self.discovery.close()
             await asyncio.to_thread(wh.close)
 
     async def _start_api(self, wh: Warehouse) -> tuple[_EmbeddedServer, asyncio.Task, str]:
         s = self.settings.api
-        app = create_app(wh, self.sla_config, s)
+        app = create_app(wh, self.sla_config, s, discovery=self.discovery)
         app.state["metrics_registry"] = self.telemetry.registry if self.telemetry else None  # GET /metrics
         server = _EmbeddedServer(
             uvicorn.Config(app, host=s.host, port=s.port, log_level="warning", access_log=False, lifespan="on")

@@ -33,10 +33,11 @@ class FleetMember:
     gpus: int
     streams: int
     port: int
+    host: str = "127.0.0.1"  # `--chain` gives each orchestrator its own loopback address
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/metrics"
+        return f"http://{self.host}:{self.port}/metrics"
 
 
 def demo_address(i: int) -> str:
@@ -68,7 +69,7 @@ def plan_fleet(n: int) -> list[FleetMember]:
 def exporter_command(m: FleetMember) -> list[str]:
     return [
         sys.executable, "-m", "naap", "--log-level", "warning", "exporter", "--simulate",
-        "--host", "127.0.0.1", "--port", str(m.port), "--orchestrator", m.orchestrator,
+        "--host", m.host, "--port", str(m.port), "--orchestrator", m.orchestrator,
         "--region", m.region, "--profile", m.profile, "--gpu-model", m.gpu_model,
         "--gpus", str(m.gpus), "--streams", str(m.streams), "--seed", str(m.index + 1),
     ]  # fmt: skip
@@ -91,7 +92,7 @@ class Fleet:
                     self.stop()
                     raise RuntimeError(f"simulated orchestrator {m.index} exited with code {p.returncode}")
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{m.port}/healthz", timeout=1):
+                    with urllib.request.urlopen(f"http://{m.host}:{m.port}/healthz", timeout=1):
                         break
                 except OSError:
                     if time.monotonic() > deadline:
@@ -126,9 +127,15 @@ def demo_settings(members: list[FleetMember], data_dir: Path, api_port: int, api
     )
 
 
-async def run_demo(n: int, api_port: int, data_dir: Path, stop: asyncio.Event) -> None:
+async def run_demo(n: int, api_port: int, data_dir: Path, stop: asyncio.Event, chain: bool = False) -> None:
+    """`chain`: discover the fleet from a local chain where it is registered, instead of a static list."""
     from naap.collector import Collector, Running
 
+    if chain:
+        from naap.demo_chain import run_chain_demo
+
+        await run_chain_demo(n, api_port, data_dir, stop)
+        return
     members = plan_fleet(n)
     fleet = Fleet(members)
     await asyncio.to_thread(fleet.start)

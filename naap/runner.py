@@ -33,7 +33,11 @@ def _line(r: ScrapeRecord) -> dict[str, Any]:
 
 async def scrape_once(settings: Settings) -> list[dict[str, Any]]:
     """Scrape every (in-shard) target once, store the results, return one summary line per target."""
-    snap = await build_discovery(settings).walk()
+    discovery = build_discovery(settings)
+    try:
+        snap = await discovery.walk()
+    finally:
+        await discovery.close()
     wh = await asyncio.to_thread(open_warehouse, settings.warehouse)
     lines: list[dict[str, Any]] = []
     try:

@@ -89,9 +89,39 @@ class StaticTarget(_Section):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class MetricsOverride(_Section):
+    """Where one orchestrator's metrics are, when the convention does not fit: a whole URL or some parts."""
+
+    url: str | None = Field(None, description="The whole metrics URL.")
+    scheme: str | None = Field(None, pattern=r"^https?$")
+    port: int | None = Field(None, ge=1, le=65535)
+    path: str | None = Field(None, pattern=r"^/")
+
+    @model_validator(mode="after")
+    def _something(self) -> "MetricsOverride":
+        if not (self.url or self.scheme or self.port or self.path):
+            raise ValueError("give url, or one of scheme, port, path")
+        if self.url and not re.match(r"^https?://[^/\s]+", self.url):
+            raise ValueError("url must be an absolute http(s) URL")
+        return self
+
+
 class ChainSettings(_Section):
     rpc_urls: list[str] = Field(default_factory=list, description="Arbitrum One JSON-RPC URLs, tried in order.")
     controller: str = Field("0xD8E8328501E9645d16Cf49539efC04f734606ee4", description="Livepeer Controller address.")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="Time limit of one JSON-RPC request.")
+    retries: int = Field(2, ge=0, le=10, description="Extra rounds over every RPC URL before a walk fails.")
+    backoff_s: float = Field(0.5, ge=0, le=60, description="Pause after the first failed round; doubles per round.")
+    max_requests_per_s: float = Field(20.0, ge=0, description="Request rate cap over all RPC URLs; 0: no cap.")
+    concurrency: int = Field(4, ge=1, le=64, description="Orchestrators whose details are read at once.")
+    max_pool_size: int = Field(1000, ge=1, description="A pool larger than this is treated as an inconsistent read.")
+    active_only: bool = Field(True, description="Scrape only orchestrators in the active set.")
+    metrics_scheme: str = Field("http", pattern=r"^https?$", description="Metrics URL convention: scheme.")
+    metrics_port: int = Field(9935, ge=1, le=65535, description="Metrics URL convention: port on the service host.")
+    metrics_path: str = Field("/metrics", pattern=r"^/", description="Metrics URL convention: path.")
+    overrides: dict[str, MetricsOverride] = Field(
+        default_factory=dict, description="Per-orchestrator metrics location, keyed by eth address."
+    )
 
     @field_validator("controller")
     @classmethod
@@ -99,6 +129,22 @@ class ChainSettings(_Section):
         if not _ETH_ADDRESS.match(v):
             raise ValueError("must be a 0x-prefixed 20-byte hex address")
         return v
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _rpc_urls(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if not re.match(r"^https?://[^/\s]+", u):
+                raise ValueError(f"{u!r} is not an http(s) URL")
+        return v
+
+    @field_validator("overrides")
+    @classmethod
+    def _override_keys(cls, v: dict[str, MetricsOverride]) -> dict[str, MetricsOverride]:
+        bad = [k for k in v if not _ETH_ADDRESS.match(k)]
+        if bad:
+            raise ValueError(f"keys must be eth addresses: {bad}")
+        return {k.lower(): o for k, o in v.items()}
 
 
 class DiscoverySettings(_Section):
@@ -108,6 +154,15 @@ class DiscoverySettings(_Section):
     )
     chain: ChainSettings | None = None
     interval_s: float = Field(300.0, gt=0, description="Re-discover this often.")
+    resolve_names: bool = Field(
+        True, description="Resolve target host names at each walk and refuse names of forbidden addresses."
+    )
+
+    @model_validator(mode="after")
+    def _chain_needs_rpc(self) -> "DiscoverySettings":
+        if self.chain is not None and not self.chain.rpc_urls:
+            raise ValueError("chain discovery needs at least one URL in chain.rpc_urls")
+        return self
 
 
 class ScraperSettings(_Section):

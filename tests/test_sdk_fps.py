@@ -86,11 +86,27 @@ def test_a_window_too_short_is_folded_into_the_next() -> None:
     clock = Clock()
     sdk = StreamMetrics(window_s=5.0, clock=clock)
     s = sdk.start_stream("a", "p", "m")
-    clock.t += 1.0  # stream started 1 s before the tick
-    s.frame_out(20)
+    s.frame_out(20)  # windows start with the first output frame
+    clock.t += 1.0  # ... 1 s before the tick
     sdk.tick()
     assert s.fps_out is None
     clock.t += 5.0
     s.frame_out(100)
     sdk.tick()
     assert s.fps_out == 120 / 6.0
+
+
+def test_no_windows_before_the_first_output_frame() -> None:
+    # A stream loading its model has no FPS yet: startup is measured on its own, not as zero-FPS windows.
+    clock = Clock()
+    sdk = StreamMetrics(window_s=5.0, clock=clock)
+    s = sdk.start_stream("a", "p", "m", warm=False)
+    for _ in range(3):
+        s.frame_in(50)
+        clock.t += 5.0
+        sdk.tick()
+    assert s.fps_out is None and s.window_seq == 0
+    s.frame_out(100)
+    clock.t += 5.0
+    sdk.tick()
+    assert s.fps_out == 20.0 and s.window_seq == 1

@@ -1,277 +1,242 @@
 """The stream-metrics SDK: what an AI runner, a pytrickle frame processor or a BYOC container calls.
 
-    sdk = StreamMetrics()
-    s = sdk.start_stream("stream-1", pipeline="live-video-to-video", model_id="streamdiffusion-sdxl", gpu_id=uuid)
-    s.frame_in(); s.frame_out(); s.bytes_in(n); s.bytes_out(n); s.error("timeout")
+    sdk = StreamMetrics()                       # in-process: the exporter serves it at /metrics
+    s = sdk.start_stream("stream-1", "live-video-to-video", "streamdiffusion-sdxl", gpu_id=uuid, warm=True)
+    s.frame_in(); s.frame_out(); s.bytes_in(n); s.bytes_out(n)     # hot path: an integer add each
+    s.params_update()                           # prompt changed: next frame_out closes prompt-to-first-frame
+    s.restart("model_error"); s.error("timeout")
     sdk.end_stream("stream-1")
 
-The per-frame calls only add to an integer on the stream (they sit on the runner's hot path); a ticker
-closes a window every `window_s` (5 s) and turns the counts into per-stream FPS, and the jitter coefficient
-σ(fps)/μ(fps) over the windows of the trailing `jitter_window_s` (60 s). Series of ended streams disappear
-(their counts fold into the per-workflow totals), so cardinality follows the live streams.
+A runner in its own container uses `exporter.streams.push.PushClient` instead: the same calls, pushed to the
+local exporter over loopback. A ticker closes a window every `window_s` (5 s) and turns the counts into
+per-stream FPS, and the jitter coefficient σ(fps)/μ(fps) over the windows of the trailing
+`jitter_window_s` (60 s). Series of ended streams disappear (their counts fold into the per-workflow
+totals), so cardinality follows the live streams.
 """
 
 from __future__ import annotations
 
-import logging
-import statistics
-import threading
+import bisect
 import time
-from collections import deque
 from typing import Callable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-log = logging.getLogger(__name__)
-
-# The failure taxonomy of the design (seed 000 §4.2). Anything else is counted as "unknown".
-FAILURE_CLASSES = (
-    "timeout",
-    "model_error",
-    "runner_disconnect",
-    "capacity",
-    "gateway_reset",
-    "orchestrator_reset",
-    "unknown",
+from exporter.streams.core import (
+    EVENT_PARAMS,
+    EVENT_STARTUP,
+    FAILURE_CLASSES,
+    STARTUP_KINDS,
+    Stream,
+    StreamTable,
+    WorkflowKey,
+    failure_class,
 )
-_FAILURES = frozenset(FAILURE_CLASSES)
 
-WorkflowKey = tuple[str, str, str]  # pipeline, model_id, gpu_id
+__all__ = ["FAILURE_CLASSES", "STARTUP_KINDS", "Stream", "StreamMetrics"]
+
+STARTUP_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+PARAMS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-class Stream:
-    """One live stream. The hot-path methods are a single integer add each."""
+class _Histogram:
+    __slots__ = ("bounds", "counts", "sum")
 
-    __slots__ = (
-        "stream_id",
-        "pipeline",
-        "model_id",
-        "gpu_id",
-        "frames_out",
-        "frames_in",
-        "rx_bytes",
-        "tx_bytes",
-        "errors",
-        "_win_start",
-        "_win_frames_out",
-        "_win_frames_in",
-        "fps_out",
-        "fps_in",
-        "windows",
-    )
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # last slot: above every bound
+        self.sum = 0.0
 
-    def __init__(self, stream_id: str, pipeline: str, model_id: str, gpu_id: str, now: float, history: int) -> None:
-        self.stream_id = stream_id
-        self.pipeline = pipeline
-        self.model_id = model_id
-        self.gpu_id = gpu_id
-        self.frames_out = 0
-        self.frames_in = 0
-        self.rx_bytes = 0
-        self.tx_bytes = 0
-        self.errors: dict[str, int] = {}
-        self._win_start = now
-        self._win_frames_out = 0
-        self._win_frames_in = 0
-        self.fps_out: float | None = None
-        self.fps_in: float | None = None
-        self.windows: deque[float] = deque(maxlen=history)
+    def observe(self, v: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, v)] += 1
+        self.sum += v
 
-    @property
-    def key(self) -> WorkflowKey:
-        return (self.pipeline, self.model_id, self.gpu_id)
+    def buckets(self) -> list[tuple[str, float]]:
+        out, acc = [], 0
+        for bound, n in zip(self.bounds, self.counts):
+            acc += n
+            out.append((_fmt(bound), float(acc)))
+        out.append(("+Inf", float(acc + self.counts[-1])))
+        return out
 
-    # -- hot path ----------------------------------------------------------------------------
-    def frame_out(self, n: int = 1) -> None:
-        self.frames_out += n
 
-    def frame_in(self, n: int = 1) -> None:
-        self.frames_in += n
-
-    def bytes_in(self, n: int) -> None:
-        self.rx_bytes += n
-
-    def bytes_out(self, n: int) -> None:
-        self.tx_bytes += n
-
-    # -- rarer events --------------------------------------------------------------------------
-    def error(self, kind: str = "unknown") -> None:
-        if kind not in _FAILURES:
-            kind = "unknown"
-        self.errors[kind] = self.errors.get(kind, 0) + 1
-
-    def close_window(self, now: float, min_window_s: float) -> None:
-        elapsed = now - self._win_start
-        if elapsed < min_window_s:
-            return  # too short to be a fair window (stream just started): fold into the next one
-        out, inp = self.frames_out, self.frames_in
-        self.fps_out = (out - self._win_frames_out) / elapsed
-        self.fps_in = (inp - self._win_frames_in) / elapsed
-        self.windows.append(self.fps_out)
-        self._win_start, self._win_frames_out, self._win_frames_in = now, out, inp
-
-    def jitter(self) -> float | None:
-        """σ(fps)/μ(fps) over the closed windows (population σ); None until two windows have closed."""
-        if len(self.windows) < 2:
-            return None
-        mean = statistics.fmean(self.windows)
-        if mean <= 0:
-            return None
-        return statistics.pstdev(self.windows, mean) / mean
+def _fmt(v: float) -> str:
+    return repr(float(v))
 
 
 class _Totals:
-    __slots__ = ("frames_out", "frames_in", "rx_bytes", "tx_bytes", "started", "errors")
+    __slots__ = ("frames_out", "frames_in", "rx_bytes", "tx_bytes", "started", "errors", "restarts")
 
     def __init__(self) -> None:
         self.frames_out = self.frames_in = self.rx_bytes = self.tx_bytes = self.started = 0
         self.errors: dict[str, int] = {}
+        self.restarts: dict[str, int] = {}
 
 
-class StreamMetrics(Collector):
+class StreamMetrics(StreamTable, Collector):
+    """The in-process SDK and the exporter's stream collector in one: start streams, count frames, and let
+    the exporter's registry collect the `naap_stream*` families from it."""
+
     def __init__(
         self,
         window_s: float = 5.0,
         jitter_window_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if window_s <= 0 or jitter_window_s < window_s:
-            raise ValueError("need 0 < window_s <= jitter_window_s")
-        self.window_s = window_s
-        self.jitter_window_s = jitter_window_s
-        self._history = max(2, round(jitter_window_s / window_s))
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._streams: dict[str, Stream] = {}
-        self._retired: dict[WorkflowKey, _Totals] = {}
-        self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
+        super().__init__(window_s=window_s, jitter_window_s=jitter_window_s, clock=clock)
+        self._totals: dict[WorkflowKey, _Totals] = {}
+        self._startup: dict[tuple[WorkflowKey, str], _Histogram] = {}
+        self._params: dict[WorkflowKey, _Histogram] = {}
 
-    # -- stream lifecycle ------------------------------------------------------------------------
-    def start_stream(self, stream_id: str, pipeline: str, model_id: str, gpu_id: str = "") -> Stream:
-        with self._lock:
-            old = self._streams.pop(stream_id, None)
-            if old is not None:
-                self._retire(old)
-            s = Stream(stream_id, pipeline, model_id, gpu_id, self._clock(), self._history)
-            self._streams[stream_id] = s
-            self._totals(s.key).started += 1
-            return s
-
-    def end_stream(self, stream_id: str) -> None:
-        with self._lock:
-            s = self._streams.pop(stream_id, None)
-            if s is not None:
-                self._retire(s)
-
-    def stream(self, stream_id: str) -> Stream | None:
-        return self._streams.get(stream_id)
-
-    def streams(self) -> list[Stream]:
-        with self._lock:
-            return list(self._streams.values())
-
-    def _totals(self, key: WorkflowKey) -> _Totals:
-        t = self._retired.get(key)
+    # -- totals and events -------------------------------------------------------------------------
+    def _total(self, key: WorkflowKey) -> _Totals:
+        t = self._totals.get(key)
         if t is None:
-            t = self._retired[key] = _Totals()
+            t = self._totals[key] = _Totals()
         return t
 
+    def _started(self, s: Stream) -> None:
+        self._total(s.key).started += 1
+
     def _retire(self, s: Stream) -> None:
-        t = self._totals(s.key)
+        t = self._total(s.key)
         t.frames_out += s.frames_out
         t.frames_in += s.frames_in
         t.rx_bytes += s.rx_bytes
         t.tx_bytes += s.tx_bytes
-        for k, v in s.errors.items():
+        for k, v in dict(s.errors).items():  # copied in C: the runner may add a key meanwhile
             t.errors[k] = t.errors.get(k, 0) + v
+        for k, v in dict(s.restarts).items():
+            t.restarts[k] = t.restarts.get(k, 0) + v
 
-    # -- windows ---------------------------------------------------------------------------------
-    def tick(self, now: float | None = None) -> None:
-        now = self._clock() if now is None else now
-        for s in self.streams():
-            s.close_window(now, self.window_s / 2)
+    def _event(self, s: Stream, kind: str, label: str, seconds: float) -> None:
+        self.observe(s.key, kind, label, seconds)
 
-    def start_ticker(self) -> None:
-        if self._ticker is not None:
-            return
-        self._stop.clear()
+    def observe(self, key: WorkflowKey, kind: str, label: str, seconds: float) -> None:
+        """Record a first-frame event (startup or params) for a workflow; pushes from runners land here."""
+        with self._lock:
+            if kind == EVENT_STARTUP:
+                label = label if label in STARTUP_KINDS else "unknown"
+                h = self._startup.get((key, label))
+                if h is None:
+                    h = self._startup[(key, label)] = _Histogram(STARTUP_BUCKETS)
+            elif kind == EVENT_PARAMS:
+                h = self._params.get(key)
+                if h is None:
+                    h = self._params[key] = _Histogram(PARAMS_BUCKETS)
+            else:
+                return
+            h.observe(seconds)
 
-        def run() -> None:
-            next_t = self._clock() + self.window_s
-            while not self._stop.wait(max(0.0, next_t - self._clock())):
-                self.tick()
-                next_t += self.window_s
+    def start_remote_stream(self, stream_id: str, pipeline: str, model_id: str, gpu_id: str) -> Stream:
+        """A stream whose runner pushes its counts and windows (see exporter.streams.ingest)."""
+        now = self._clock()
+        with self._lock:
+            old = self._streams.pop(stream_id, None)
+            if old is not None:
+                self._retire(old)
+            s = Stream(self, stream_id, pipeline, model_id, gpu_id, now, self.history, remote=True)
+            self._streams[stream_id] = s
+            self._started(s)
+            return s
 
-        self._ticker = threading.Thread(target=run, name="naap-stream-windows", daemon=True)
-        self._ticker.start()
-
-    def stop_ticker(self) -> None:
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join(timeout=2)
-            self._ticker = None
+    def error_count(self, key: WorkflowKey, kind: str, n: int = 1) -> None:
+        """Count an error that belongs to no live stream any more (e.g. a runner that stopped pushing)."""
+        with self._lock:
+            t = self._total(key)
+            kind = failure_class(kind)
+            t.errors[kind] = t.errors.get(kind, 0) + n
 
     # -- exposition ------------------------------------------------------------------------------
     def collect(self) -> Iterator[Metric]:
         stream_labels = ["stream_id", "pipeline", "model_id", "gpu_id"]
-        wf_labels = ["pipeline", "model_id", "gpu_id"]
+        wf = ["pipeline", "model_id", "gpu_id"]
         out_fps = GaugeMetricFamily(
-            "naap_stream_output_fps", "Frames produced per second by the stream over the last closed 5 s window.", labels=stream_labels
+            "naap_stream_output_fps",
+            "Frames produced per second by the stream over the last closed 5 s window.",
+            labels=stream_labels,
         )
         in_fps = GaugeMetricFamily(
-            "naap_stream_input_fps", "Frames received per second by the stream over the last closed 5 s window.", labels=stream_labels
+            "naap_stream_input_fps",
+            "Frames received per second by the stream over the last closed 5 s window.",
+            labels=stream_labels,
         )
         jitter = GaugeMetricFamily(
             "naap_stream_jitter_ratio",
             "Jitter coefficient: population σ(fps)/μ(fps) of the 5 s output-FPS windows of the trailing 60 s.",
             labels=stream_labels,
         )
-        active = GaugeMetricFamily("naap_streams_active", "Live streams.", labels=wf_labels)
-        frames_out = CounterMetricFamily("naap_frames_out", "Frames produced.", labels=wf_labels)
-        frames_in = CounterMetricFamily("naap_frames_in", "Frames received.", labels=wf_labels)
-        rx = CounterMetricFamily("naap_stream_receive_bytes", "Stream bytes received (download).", labels=wf_labels)
-        tx = CounterMetricFamily("naap_stream_transmit_bytes", "Stream bytes sent (upload).", labels=wf_labels)
-        started = CounterMetricFamily("naap_streams_started", "Streams started.", labels=wf_labels)
+        active = GaugeMetricFamily("naap_streams_active", "Live streams per GPU and workflow.", labels=wf)
+        started = CounterMetricFamily("naap_streams_started", "Streams started.", labels=wf)
+        frames_out = CounterMetricFamily("naap_frames_out", "Frames produced.", labels=wf)
+        frames_in = CounterMetricFamily("naap_frames_in", "Frames received.", labels=wf)
+        rx = CounterMetricFamily("naap_stream_receive_bytes", "Stream bytes received (download).", labels=wf)
+        tx = CounterMetricFamily("naap_stream_transmit_bytes", "Stream bytes sent (upload).", labels=wf)
         errors = CounterMetricFamily(
-            "naap_stream_errors", "Stream errors by failure class.", labels=wf_labels + ["error_class"]
+            "naap_stream_errors", "Failed inference requests by failure class.", labels=wf + ["error_class"]
+        )
+        restarts = CounterMetricFamily(
+            "naap_stream_restarts", "Pipeline restarts inside live streams, by reason.", labels=wf + ["reason"]
+        )
+        startup = HistogramMetricFamily(
+            "naap_stream_startup_seconds",
+            "Request (or restart) until the first output frame, as the runner sees it; startup=cold|warm|unknown|restart.",
+            labels=wf + ["startup"],
+        )
+        params = HistogramMetricFamily(
+            "naap_stream_prompt_to_first_frame_seconds",
+            "Params update (e.g. a new prompt) until the first frame produced with it, as the runner sees it.",
+            labels=wf,
         )
 
         with self._lock:
             live = list(self._streams.values())
             totals: dict[WorkflowKey, list] = {}
-            for key, t in self._retired.items():
-                totals[key] = [t.frames_out, t.frames_in, t.rx_bytes, t.tx_bytes, t.started, dict(t.errors), 0]
+            for key, t in self._totals.items():
+                totals[key] = [t.frames_out, t.frames_in, t.rx_bytes, t.tx_bytes, t.started, dict(t.errors), dict(t.restarts), 0]
+            startup_h = [(k, lab, h.buckets(), h.sum) for (k, lab), h in sorted(self._startup.items())]
+            params_h = [(k, h.buckets(), h.sum) for k, h in sorted(self._params.items())]
         for s in live:
-            agg = totals.setdefault(s.key, [0, 0, 0, 0, 0, {}, 0])
+            agg = totals.setdefault(s.key, [0, 0, 0, 0, 0, {}, {}, 0])
             agg[0] += s.frames_out
             agg[1] += s.frames_in
             agg[2] += s.rx_bytes
             agg[3] += s.tx_bytes
-            for k, v in s.errors.items():
+            for k, v in dict(s.errors).items():  # copied in C: the runner may add a key meanwhile
                 agg[5][k] = agg[5].get(k, 0) + v
-            agg[6] += 1
+            for k, v in dict(s.restarts).items():
+                agg[6][k] = agg[6].get(k, 0) + v
+            agg[7] += 1
             lv = [s.stream_id, s.pipeline, s.model_id, s.gpu_id]
-            if s.fps_out is not None:
-                out_fps.add_metric(lv, s.fps_out)
+            fo = s.fps_out
+            if fo is not None:
+                out_fps.add_metric(lv, fo)
                 in_fps.add_metric(lv, s.fps_in or 0.0)
-            j = s.jitter()
+            j = s.jitter_ratio
             if j is not None:
                 jitter.add_metric(lv, j)
         for key in sorted(totals):
-            fo, fi, rxb, txb, st, errs, n_live = totals[key]
+            fo, fi, rxb, txb, st, errs, rst, n_live = totals[key]
             lv = list(key)
             active.add_metric(lv, n_live)
+            started.add_metric(lv, st)
             frames_out.add_metric(lv, fo)
             frames_in.add_metric(lv, fi)
             rx.add_metric(lv, rxb)
             tx.add_metric(lv, txb)
-            started.add_metric(lv, st)
             for k in sorted(errs):
                 errors.add_metric(lv + [k], errs[k])
-        yield from (out_fps, in_fps, jitter, active, frames_out, frames_in, rx, tx, started, errors)
+            for k in sorted(rst):
+                restarts.add_metric(lv + [k], rst[k])
+        for key, lab, buckets, total in startup_h:
+            startup.add_metric([*key, lab], buckets, total)
+        for key, buckets, total in params_h:
+            params.add_metric(list(key), buckets, total)
+        yield from (out_fps, in_fps, jitter, active, started, frames_out, frames_in, rx, tx, errors, restarts,
+                    startup, params)  # fmt: skip
 
+    # -- helpers for other collectors ------------------------------------------------------------------
     def load_by_gpu(self, per_stream_load: float) -> Callable[[str], float]:
         """A load function for the simulated GPU source: live streams on the GPU × per-stream load."""
 
@@ -279,3 +244,12 @@ class StreamMetrics(Collector):
             return per_stream_load * sum(1 for s in self.streams() if s.gpu_id == gpu_id)
 
         return load
+
+    def output_by_gpu(self) -> dict[str, list[tuple[str, str, float]]]:
+        """Live streams' last-window output FPS grouped by gpu_id: (pipeline, model_id, fps) each — the proxy
+        CUE's input."""
+        out: dict[str, list[tuple[str, str, float]]] = {}
+        for s in self.streams():
+            if s.fps_out is not None:
+                out.setdefault(s.gpu_id, []).append((s.pipeline, s.model_id, s.fps_out))
+        return out
