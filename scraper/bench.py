@@ -214,7 +214,7 @@ async def _scrape(res: BenchResult, fleet: Fleet, data_dir: Path, concurrency: i
                       per_host=2, keepalive_s=2 * interval + 5)  # fmt: skip
     await fetcher.open()
     scraper = Scraper(fetcher, sink, Limits(), identity="bench", telemetry=telemetry, max_concurrency=concurrency,
-                      cache_budget=CacheBudget(max(500_000, res.targets * 400)))  # fmt: skip
+                      cache_budget=CacheBudget(max(500_000, res.targets * 1000)))  # every target cached  # fmt: skip
     sched = ScrapeScheduler(scraper, interval, scheduler=AsyncIOScheduler(timezone=timezone.utc), timeout_s=timeout)
     stop = asyncio.Event()
     writer = asyncio.create_task(sink.run(stop))
