@@ -17,6 +17,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.routes.discovery import discovery_targets, http_sd
 from api.routes.gpu import gpu_metrics_handler
 from api.routes.health import healthz
+from api.routes.metrics import service_metrics
 from api.routes.sla import sla_compliance
 from naap.settings import ApiSettings
 from naap.warehouse import Warehouse
@@ -35,10 +36,10 @@ def create_app(
     settings = settings or ApiSettings()
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
-        exclude=["/healthz", "/docs", "/schema"],
+        exclude=["/healthz", "/docs", "/schema", "/metrics"],
     )
     return Litestar(
-        route_handlers=[sla_compliance, gpu_metrics_handler, healthz, docs_page, http_sd, discovery_targets],
+        route_handlers=[sla_compliance, gpu_metrics_handler, healthz, docs_page, http_sd, discovery_targets, service_metrics],
         state=State({"warehouse": warehouse, "sla_config": sla_config, "discovery": discovery}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         cors_config=CORSConfig(allow_origins=settings.cors_origins, allow_methods=["GET", "OPTIONS"]),

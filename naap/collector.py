@@ -31,7 +31,9 @@ from scraper.fetch import Fetcher
 from scraper.parse import Limits
 from scraper.schedule import ScrapeScheduler
 from scraper.scrape import Scraper
+from scraper.service import build_scraping
 from scraper.sink import WarehouseSink
+from scraper.telemetry import ScraperTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +55,9 @@ class Running:
 
 
 def limits_from(settings: Settings) -> Limits:
-    s = settings.scraper
-    return Limits(
-        sample_limit=s.sample_limit,
-        label_name_max=s.label_name_max,
-        label_value_max=s.label_value_max,
-        labels_per_series_max=s.labels_per_series_max,
-    )
+    from scraper.service import limits_from as _limits
+
+    return _limits(settings)
 
 
 def build_discovery(settings: Settings, sources: list | None = None) -> Discovery:
@@ -76,13 +74,9 @@ def build_discovery(settings: Settings, sources: list | None = None) -> Discover
 
 
 def build_fetcher(settings: Settings) -> Fetcher:
-    s = settings.scraper
-    return Fetcher(
-        timeout_s=s.timeout_s,
-        max_body_bytes=s.max_body_bytes,
-        allow_loopback=s.allow_loopback,
-        max_connections=s.max_concurrency,
-    )
+    from scraper.service import fetcher_from
+
+    return fetcher_from(settings)
 
 
 def record_snapshot(wh: Warehouse, snap: Snapshot) -> None:
@@ -111,6 +105,8 @@ class Collector:
         self.sink: WarehouseSink | None = None
         self.scraper: Scraper | None = None
         self.schedule: ScrapeScheduler | None = None
+        self.telemetry: ScraperTelemetry | None = None
+        self.metrics_port: int | None = None  # the standalone /metrics listener's port, when one runs
         self.scoring_runs = 0
         self.scoring_errors = 0
 
@@ -135,19 +131,12 @@ class Collector:
     async def run(self, stop: asyncio.Event, on_ready: Callable[[Running], None] | None = None) -> None:
         s = self.settings
         wh = self.warehouse = await asyncio.to_thread(open_warehouse, s.warehouse)
-        sink = self.sink = WarehouseSink(
-            wh,
-            batch_rows=s.warehouse.batch_rows,
-            flush_interval_s=s.warehouse.flush_interval_s,
-            max_buffered_rows=s.warehouse.max_buffered_rows,
-        )
-        fetcher = build_fetcher(s)
-        await fetcher.open()
-        self.scraper = Scraper(fetcher, sink, limits_from(s), shard=s.scraper.shard)
         scheduler = AsyncIOScheduler(timezone=timezone.utc)
-        self.schedule = ScrapeScheduler(
-            self.scraper, s.scraper.interval_s, s.scraper.shard_index, s.scraper.shard_count, scheduler
-        )
+        parts = build_scraping(s, wh, scheduler)
+        sink = self.sink = parts.sink
+        fetcher, self.telemetry = parts.fetcher, parts.telemetry
+        self.scraper, self.schedule = parts.scraper, parts.schedule
+        await fetcher.open()
         await self._rediscover()
         now = datetime.now(timezone.utc)
         scheduler.add_job(
@@ -163,11 +152,19 @@ class Collector:
         writer = asyncio.create_task(sink.run(stop), name="warehouse-writer")
         server: _EmbeddedServer | None = None
         api_task: asyncio.Task | None = None
+        metrics_runner = None
         base = ""
         try:
             if self.with_api:
                 server, api_task, base = await self._start_api(wh)
-            scheduler.start()
+            elif s.scraper.metrics_port is not None:
+                from scraper.telemetry import serve_metrics
+
+                metrics_runner, self.metrics_port = await serve_metrics(
+                    self.telemetry.registry, s.scraper.metrics_host, s.scraper.metrics_port
+                )
+                log.info("scraper metrics on http://%s:%d/metrics", s.scraper.metrics_host, self.metrics_port)
+            self.schedule.start()
             snap = self.discovery.last
             if on_ready is not None:
                 on_ready(Running(api_url=base, docs_url=f"{base}/docs" if base else "",
@@ -176,8 +173,9 @@ class Collector:
         finally:
             log.info("collector stopping")
             stop.set()
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
+            await self.schedule.drain()
+            if metrics_runner is not None:
+                await metrics_runner.cleanup()
             if server is not None and api_task is not None:
                 server.should_exit = True
                 await api_task
@@ -189,6 +187,7 @@ class Collector:
     async def _start_api(self, wh: Warehouse) -> tuple[_EmbeddedServer, asyncio.Task, str]:
         s = self.settings.api
         app = create_app(wh, self.sla_config, s, discovery=self.discovery)
+        app.state["metrics_registry"] = self.telemetry.registry if self.telemetry else None  # GET /metrics
         server = _EmbeddedServer(
             uvicorn.Config(app, host=s.host, port=s.port, log_level="warning", access_log=False, lifespan="on")
         )

@@ -6,13 +6,14 @@ import asyncio
 import logging
 from typing import Any
 
-from naap.collector import Collector, build_discovery, build_fetcher, limits_from, record_snapshot
+from naap.collector import Collector, build_discovery, record_snapshot
 from naap.settings import Settings
 from naap.warehouse import open_warehouse
 from scraper import errors as E
 from scraper.schedule import in_shard
-from scraper.scrape import Scraper
-from scraper.sink import ScrapeRecord, WarehouseSink
+from scraper.scrape import scraper_identity
+from scraper.service import fetcher_from, scraper_from, sink_from
+from scraper.sink import ScrapeRecord
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +42,14 @@ async def scrape_once(settings: Settings) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     try:
         await asyncio.to_thread(record_snapshot, wh, snap)
-        sink = WarehouseSink(wh, batch_rows=settings.warehouse.batch_rows)
         sc = settings.scraper
+        identity = scraper_identity()
+        sink = sink_from(settings, wh, identity)
         targets = [t for t in snap.accepted if in_shard(t, sc.shard_index, sc.shard_count)]
-        async with build_fetcher(settings) as fetcher:
-            scraper = Scraper(fetcher, sink, limits_from(settings), shard=sc.shard)
-            sem = asyncio.Semaphore(sc.max_concurrency)
-
-            async def one(t):  # noqa: ANN001, ANN202
-                async with sem:
-                    return await scraper.scrape(t)
-
-            records = await asyncio.gather(*(one(t) for t in targets))
+        async with fetcher_from(settings) as fetcher:
+            scraper = scraper_from(settings, fetcher, sink)  # bounded to max_concurrency scrapes at once
+            scraper.identity = identity
+            records = await asyncio.gather(*(scraper.scrape(t) for t in targets))
         for r in snap.refused:
             lines.append(
                 {

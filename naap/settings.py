@@ -56,6 +56,9 @@ class WarehouseSettings(_Section):
     max_buffered_rows: int = Field(
         2_000_000, ge=1, description="Rows held while the warehouse is slow or down; past this the oldest batches are dropped."
     )
+    max_buffered_mb: int = Field(
+        256, ge=1, description="Sample text held while the warehouse is slow or down (MiB); past this the oldest batches are dropped."
+    )
 
     @field_validator("database")
     @classmethod
@@ -173,6 +176,23 @@ class ScraperSettings(_Section):
     allow_loopback: bool = Field(False, description="Allow 127.0.0.0/8 and ::1 targets (demo and tests only).")
     max_concurrency: int = Field(256, ge=1, le=100_000, description="Most scrapes in flight at once (one connection pool).")
     shard: str = Field("0/1", description="i/N: scrape only targets whose stable hash mod N is i.")
+    per_host_connections: int = Field(2, ge=1, le=64, description="Most connections to one host:port at once.")
+    timestamp_max_age_s: float = Field(
+        300.0, ge=0, description="Exposition timestamps older than this (vs the scrape time) are replaced by the scrape time."
+    )
+    timestamp_max_future_s: float = Field(
+        60.0, ge=0, description="Exposition timestamps further ahead than this are replaced by the scrape time."
+    )
+    series_cache_entries: int = Field(
+        500_000, ge=0, description="Series the fast parser keeps rendered across scrapes (all targets together; ~400 B each)."
+    )
+    void_min_targets: int = Field(
+        5, ge=1, description="A round in which at least this many targets all fail to be reached is void (the scraper's fault)."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Standalone `naap scrape`: address of the /metrics listener.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Standalone `naap scrape`: serve the scraper's own /metrics on this port (0 picks one)."
+    )
 
     @field_validator("shard")
     @classmethod

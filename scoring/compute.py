@@ -17,12 +17,21 @@ from scoring.config import SlaConfig
 
 FPS_METRIC = "naap_stream_output_fps"
 
+# Availability = successful / scheduled scrapes, over the slots the targets are answerable for: rows the
+# scraper marked void (slots it missed, failures of scrapes it started late) and rows inside a void window of
+# the same scraper (it was paused, every target of a round was unreachable at once, rows were dropped) count
+# neither way. docs/scraper.md, "Availability", states the rule.
 _AVAILABILITY_SQL = """
 SELECT orchestrator, count() AS scheduled, sum(up) AS successful
 FROM scrapes
 WHERE scheduled_ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')
   AND scheduled_ts <  fromUnixTimestamp64Milli({end:Int64}, 'UTC')
   AND orchestrator != ''
+  AND void = 0
+  AND NOT arrayExists(w -> w.1 = scraper AND scheduled_ts >= w.2 AND scheduled_ts < w.3, (
+        SELECT groupArray((scraper, start_ts, end_ts)) FROM scraper_void
+        WHERE end_ts > fromUnixTimestamp64Milli({start:Int64}, 'UTC')
+          AND start_ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')))
 GROUP BY orchestrator
 ORDER BY orchestrator
 """

@@ -16,12 +16,20 @@ PARSE = "parse"  # malformed exposition
 SAMPLE_LIMIT = "sample_limit"  # more samples than allowed
 LABEL_LIMIT = "label_limit"  # label name/value/count past limits
 CONNECTION = "connection"  # server closed the connection mid-answer
+PROTOCOL = "protocol"  # not a well-formed HTTP answer (status line, headers)
 INTERNAL = "internal"  # a bug on our side; counted, logged, never fatal
+# Scheduled slots the scraper itself did not run (its loop overran, it was paused): recorded as void rows so
+# they count neither for nor against the target (see docs/scraper.md, "Availability").
+MISSED = "missed"
 
 ALL = (
     OK, REFUSED_ADDRESS, DNS, CONNECT, TLS, TIMEOUT, HTTP_STATUS, REDIRECT, BODY_TOO_LARGE,
-    DECOMPRESS, CONTENT_TYPE, PARSE, SAMPLE_LIMIT, LABEL_LIMIT, CONNECTION, INTERNAL,
+    DECOMPRESS, CONTENT_TYPE, PARSE, SAMPLE_LIMIT, LABEL_LIMIT, CONNECTION, PROTOCOL, INTERNAL, MISSED,
 )
+
+# Failures that say nothing about the target's answer, only that it could not be reached: when every target
+# of a round fails with one of these, the scraper's own network is the likelier culprit.
+UNREACHABLE = frozenset((DNS, CONNECT, TLS, TIMEOUT, CONNECTION))
 
 
 class ScrapeError(Exception):

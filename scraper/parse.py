@@ -1,16 +1,24 @@
 """Exposition body → samples, with limits. Text format and OpenMetrics, chosen by Content-Type.
 
-The contract with the rest of the scraper is :class:`ParsedSamples` (parallel columns). This module uses
-prometheus-client's parsers; any faster parser must produce identical ParsedSamples on the same inputs.
+Two paths give the same samples:
+- the fast path (scraper/textformat.py) for the text format, which the scraper asks for first;
+- the reference path: prometheus-client's own parsers. It takes OpenMetrics bodies and every text body the
+  fast path is not certain about (it raises Fallback), so results never depend on which path ran.
+
+Both produce something with `len()` and `to_tsv(...)` (rows for the samples table, scraper/rows.py), which is
+all the scraper needs. `parse_exposition` (reference only) returns plain columns, for tests and tools.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable, Union
 
 from scraper import errors as E
 from scraper.errors import ScrapeError
+from scraper.rows import row_prefix, series_fragment, value_text
+from scraper.textformat import Fallback, SeriesCache, TextLimits, TextSamples, parse_text
 
 
 @dataclass(frozen=True)
@@ -19,6 +27,9 @@ class Limits:
     label_name_max: int = 128
     label_value_max: int = 1024
     labels_per_series_max: int = 64
+
+    def text(self) -> TextLimits:
+        return TextLimits(self.sample_limit, self.label_name_max, self.label_value_max, self.labels_per_series_max)
 
 
 @dataclass
@@ -32,6 +43,25 @@ class ParsedSamples:
     def __len__(self) -> int:
         return len(self.values)
 
+    def to_tsv(self, scrape_ms: int, orchestrator: str, instance: str, accept_ts: Callable[[int], bool]) -> tuple[str, int]:
+        if not self.values:
+            return "", 0
+        prefix = row_prefix(scrape_ms, orchestrator, instance)
+        rows = []
+        replaced = 0
+        for name, labels, value, ts in zip(self.names, self.labels, self.values, self.timestamps):
+            p = prefix
+            if ts is not None:
+                if accept_ts(ts):
+                    p = row_prefix(ts, orchestrator, instance)
+                else:
+                    replaced += 1
+            rows.append(p + series_fragment(name, labels) + value_text(value))
+        return "\n".join(rows) + "\n", replaced
+
+
+Samples = Union[TextSamples, ParsedSamples]
+
 
 def is_openmetrics(content_type: str) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == "application/openmetrics-text"
@@ -43,15 +73,39 @@ def _check_content_type(content_type: str) -> None:
         raise ScrapeError(E.CONTENT_TYPE, f"unexpected Content-Type {media!r}")
 
 
-def parse_exposition(body: bytes, content_type: str, limits: Limits = Limits()) -> ParsedSamples:
-    _check_content_type(content_type)
+def _decode(body: bytes) -> str:
     try:
-        text = body.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ScrapeError(E.PARSE, f"body is not UTF-8 at byte {e.start}") from None
+
+
+def timestamp_ms(ts: object, openmetrics: bool) -> int | None:
+    """prometheus-client's sample timestamp as integer milliseconds (None: absent or not a finite time).
+
+    The text parser gives seconds as a float (the exposition's milliseconds / 1000): rounding recovers the
+    integer exactly for any timestamp below 10^15 ms. OpenMetrics gives a Timestamp(sec, nsec) (truncated to
+    ms) or, for exponent spellings, a float (floored to ms)."""
+    if ts is None:
+        return None
+    if hasattr(ts, "sec"):
+        return ts.sec * 1000 + ts.nsec // 1_000_000  # type: ignore[attr-defined]
+    secs = float(ts)  # type: ignore[arg-type]
+    if not math.isfinite(secs) or abs(secs) > 1e13:
+        return None
+    return math.floor(secs * 1000) if openmetrics else round(secs * 1000)
+
+
+def parse_exposition(body: bytes, content_type: str, limits: Limits = Limits()) -> ParsedSamples:
+    """The reference path: prometheus-client's parser, its samples as columns, limits applied."""
+    _check_content_type(content_type)
+    return _reference(_decode(body), is_openmetrics(content_type), limits)
+
+
+def _reference(text: str, openmetrics: bool, limits: Limits) -> ParsedSamples:
     out = ParsedSamples()
     try:
-        if is_openmetrics(content_type):
+        if openmetrics:
             from prometheus_client.openmetrics.parser import text_string_to_metric_families
         else:
             from prometheus_client.parser import text_string_to_metric_families
@@ -61,13 +115,7 @@ def parse_exposition(body: bytes, content_type: str, limits: Limits = Limits()) 
                 out.names.append(s.name)
                 out.labels.append(s.labels)
                 out.values.append(float(s.value))
-                ts = s.timestamp
-                if ts is not None:
-                    # prometheus-client gives seconds (float) or a Timestamp object
-                    secs = float(ts) if not hasattr(ts, "sec") else ts.sec + ts.nsec / 1e9
-                    out.timestamps.append(int(math.floor(secs * 1000)) if math.isfinite(secs) else None)
-                else:
-                    out.timestamps.append(None)
+                out.timestamps.append(timestamp_ms(s.timestamp, openmetrics))
                 if len(out.values) > limits.sample_limit:
                     raise ScrapeError(E.SAMPLE_LIMIT, f"more than {limits.sample_limit} samples")
     except ScrapeError:
@@ -75,6 +123,25 @@ def parse_exposition(body: bytes, content_type: str, limits: Limits = Limits()) 
     except Exception as e:  # the parsers raise ValueError, IndexError, TypeError, ... on bad input
         raise ScrapeError(E.PARSE, f"malformed exposition: {str(e)[:200] or type(e).__name__}") from None
     return out
+
+
+@dataclass
+class ParseOutcome:
+    samples: Samples
+    path: str  # "fast" | "reference"
+    fallback_reason: str = ""
+
+
+def parse_body(body: bytes, content_type: str, limits: Limits, cache: SeriesCache | None = None) -> ParseOutcome:
+    """What the scraper calls: the fast path when it can decide the body, else the reference path."""
+    _check_content_type(content_type)
+    text = _decode(body)
+    if is_openmetrics(content_type):
+        return ParseOutcome(_reference(text, True, limits), "reference", "openmetrics")
+    try:
+        return ParseOutcome(parse_text(text, limits.text(), cache), "fast")
+    except Fallback as f:
+        return ParseOutcome(_reference(text, False, limits), "reference", str(f))
 
 
 def _check_labels(labels: dict[str, str], limits: Limits) -> None:
