@@ -57,7 +57,7 @@ class WarehouseSettings(_Section):
         2_000_000, ge=1, description="Rows held while the warehouse is slow or down; past this the oldest batches are dropped."
     )
     max_buffered_mb: int = Field(
-        256, ge=1, description="Sample text held while the warehouse is slow or down (MiB); past this the oldest batches are dropped."
+        256, ge=1, description="Encoded samples held while the warehouse is slow or down (MiB); past this the oldest batches are dropped."
     )
 
     @field_validator("database")

@@ -115,7 +115,7 @@ def parser_baselines(shapes: list[list[bytes]], seconds: float = 1.5) -> tuple[f
         for i, renders in enumerate(shapes):
             for b in renders:
                 out = parse_body(b, "text/plain; version=0.0.4", limits, caches[i])
-                out.samples.to_tsv(1_700_000_000_000, "0xabc", "127.0.0.1:9935", accept)
+                out.samples.to_rows(1_700_000_000_000, "0xabc", "127.0.0.1:9935", accept)
                 n += len(out.samples)
     return baseline, n / (time.perf_counter() - t0)
 

@@ -5,7 +5,7 @@ Two paths give the same samples:
 - the reference path: prometheus-client's own parsers. It takes OpenMetrics bodies and every text body the
   fast path is not certain about (it raises Fallback), so results never depend on which path ran.
 
-Both produce something with `len()` and `to_tsv(...)` (rows for the samples table, scraper/rows.py), which is
+Both produce something with `len()` and `to_rows(...)` (RowBinary rows for the samples table, scraper/rows.py), which is
 all the scraper needs. `parse_exposition` (reference only) returns plain columns, for tests and tools.
 """
 
@@ -17,7 +17,7 @@ from typing import Callable, Union
 
 from scraper import errors as E
 from scraper.errors import ScrapeError
-from scraper.rows import row_prefix, series_fragment, value_text
+from scraper.rows import row_prefix, row_tail, series_fragment
 from scraper.textformat import Fallback, SeriesCache, TextLimits, TextSamples, parse_text
 
 
@@ -43,21 +43,20 @@ class ParsedSamples:
     def __len__(self) -> int:
         return len(self.values)
 
-    def to_tsv(self, scrape_ms: int, orchestrator: str, instance: str, accept_ts: Callable[[int], bool]) -> tuple[str, int]:
+    def to_rows(self, scrape_ms: int, orchestrator: str, instance: str, accept_ts: Callable[[int], bool]) -> tuple[bytes, int]:
         if not self.values:
-            return "", 0
-        prefix = row_prefix(scrape_ms, orchestrator, instance)
+            return b"", 0
+        prefix = row_prefix(orchestrator, instance)
         rows = []
         replaced = 0
         for name, labels, value, ts in zip(self.names, self.labels, self.values, self.timestamps):
-            p = prefix
-            if ts is not None:
-                if accept_ts(ts):
-                    p = row_prefix(ts, orchestrator, instance)
-                else:
-                    replaced += 1
-            rows.append(p + series_fragment(name, labels) + value_text(value))
-        return "\n".join(rows) + "\n", replaced
+            if ts is None:
+                ts = scrape_ms
+            elif not accept_ts(ts):
+                replaced += 1
+                ts = scrape_ms
+            rows.append(prefix + series_fragment(name, labels) + row_tail(ts, value))
+        return b"".join(rows), replaced
 
 
 Samples = Union[TextSamples, ParsedSamples]

@@ -1,87 +1,122 @@
-"""Sample rows as ClickHouse TabSeparated text: the one format the sink writes to the `samples` table.
+"""Sample rows in ClickHouse's RowBinary format: the one format the sink writes to the `samples` table.
 
-A row is `ts<TAB>orchestrator<TAB>instance<TAB>metric<TAB>{'k':'v',...}<TAB>value`. Why text: the warehouse
-parses it in C++ (raw insert), and the fast parser can hand over the exposition's own value tokens and a
-cached rendering of each series, so a sample costs the scraper a dictionary lookup, not an object.
+A row is `orchestrator, instance, metric, labels, ts, value` (ROW_COLUMNS order): strings as a LEB128 length
+and UTF-8 bytes, the Map as a LEB128 count and its key/value strings, `ts` as little-endian Int64
+milliseconds (DateTime64(3)'s ticks), `value` as a little-endian Float64.
 
-Exactness rules, measured against chDB 4.4 (tests/test_parse_differential.py keeps them true):
-- values are parsed by ClickHouse with `precise_float_parsing=1`; without it about 1 in 3 random doubles
-  written with 17 digits comes back one ulp off. With it, every decimal token Python's float() accepts in
-  the fast path's grammar (and nan/inf spellings) gives the same bits as float().
-- timestamps are written as 'YYYY-MM-DD hh:mm:ss.fff' UTC: an integer is read as seconds, and epoch seconds
-  with a fraction are rejected below 10 integer digits (before 2001-09-09).
-- Map keys and values are single-quoted; backslash, quote, tab and newline are escaped (ClickHouse reads a
-  Map field's quoted strings directly, without a second TSV unescaping pass).
+Why binary, measured against chDB 4.4 on rows shaped like ours (4 labels): the engine inserts RowBinary
+with about 40 % less CPU than TabSeparated (no escaping, no float or date parsing), and nothing is
+reinterpreted on the way: a value is exactly the `float()` the reference parser computes, bit for bit
+(NaN signs included), and a timestamp is exactly its integer milliseconds. Text formats needed
+`precise_float_parsing` and an ISO date spelling to get the same guarantees.
+
+The fast parser caches each series' `metric, labels` bytes (series_fragment), so a sample costs the
+scraper one `float()` and one `struct.pack`.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import time
+import struct
 
+# The table's column order, and the order our RowBinary rows carry them in.
 SAMPLE_COLUMNS = ("ts", "orchestrator", "instance", "metric", "labels", "value")
+ROW_COLUMNS = ("orchestrator", "instance", "metric", "labels", "ts", "value")
+ROW_FORMAT = "RowBinary"
 
-# Settings every samples insert runs with (see the module docstring).
-INSERT_SETTINGS = {"precise_float_parsing": 1, "input_format_parallel_parsing": 0, "max_threads": 1, "max_insert_threads": 1}
-
-_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
-_QUOTED_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
-
-
-def tsv_field(s: str) -> str:
-    """A plain String field, escaped for TabSeparated."""
-    return s.translate(_TSV_ESCAPES)
-
-
-def quoted(s: str) -> str:
-    """A string inside a Map literal."""
-    return "'" + s.translate(_QUOTED_ESCAPES) + "'"
-
+# Settings every samples insert runs with: one thread, the writer is one of two cores' worth of work.
+INSERT_SETTINGS = {"max_threads": 1, "max_insert_threads": 1}
 
 # DateTime64(3)'s range; timestamps outside it never reach a row (see TimestampPolicy).
 MIN_TS_MS = -2_208_988_800_000  # 1900-01-01
 MAX_TS_MS = 10_413_791_999_999  # 2299-12-31 23:59:59.999
 
-
-def ts_text(ms: int) -> str:
-    """Milliseconds since the epoch as 'YYYY-MM-DD hh:mm:ss.fff' (UTC): the one spelling DateTime64(3) reads
-    the same way for every date (epoch seconds with fewer than 10 digits are rejected or misread)."""
-    sec, milli = divmod(ms, 1000)
-    t = time.gmtime(sec)
-    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{milli:03d}"
+row_tail = struct.Struct("<qd").pack  # (ts_ms, value) → the last 16 bytes of a row
 
 
-def row_prefix(ts_ms: int, orchestrator: str, instance: str) -> str:
-    return f"{ts_text(ts_ms)}\t{tsv_field(orchestrator)}\t{tsv_field(instance)}\t"
+def _uleb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
 
 
-def series_fragment(name: str, labels: dict[str, str] | list[tuple[str, str]]) -> str:
-    """`metric<TAB>{...}<TAB>`: the part of a row that depends only on the series."""
-    items = labels.items() if isinstance(labels, dict) else labels
-    body = ",".join(f"{quoted(k)}:{quoted(v)}" for k, v in items)
-    return f"{tsv_field(name)}\t{{{body}}}\t"
+def string(s: str) -> bytes:
+    b = s.encode("utf-8")
+    n = len(b)
+    return (bytes((n,)) if n < 0x80 else _uleb128(n)) + b
 
 
-def value_text(v: float) -> str:
-    """A float as text ClickHouse reads back to the same bits (repr round-trips under precise parsing)."""
-    if math.isnan(v):
-        # repr() drops a NaN's sign; ClickHouse reads '-nan' as the sign-bit NaN, as float() does.
-        return "-nan" if math.copysign(1.0, v) < 0 else "nan"
-    return repr(v)
+def row_prefix(orchestrator: str, instance: str) -> bytes:
+    """The part of a row that depends only on the target."""
+    return string(orchestrator) + string(instance)
 
 
-_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
-_UNQUOTE = {"\\": "\\", "'": "'", "t": "\t", "n": "\n", "r": "\r", "0": "\0"}
-_UNQUOTE_RE = re.compile(r"\\(.)", re.S)
-_UNTSV = re.compile(r"\\(.)", re.S)
+def series_fragment(name: str, labels: dict[str, str] | list[tuple[str, str]] | tuple) -> bytes:
+    """`metric, labels`: the part of a row that depends only on the series."""
+    items = list(labels.items()) if isinstance(labels, dict) else list(labels)
+    return string(name) + _uleb128(len(items)) + b"".join(string(k) + string(v) for k, v in items)
 
 
-def parse_fragment(fragment: str) -> tuple[str, dict[str, str]]:
+def _read_uleb128(data: bytes, pos: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        n |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return n, pos
+        shift += 7
+
+
+def _read_string(data: bytes, pos: int) -> tuple[str, int]:
+    n, pos = _read_uleb128(data, pos)
+    return data[pos : pos + n].decode("utf-8"), pos + n
+
+
+def fragment_name(fragment: bytes) -> tuple[str, int]:
+    """The metric name of a series fragment, and where the labels start."""
+    return _read_string(fragment, 0)
+
+
+def rename_fragment(fragment: bytes, name: str) -> bytes:
+    _old, pos = fragment_name(fragment)
+    return string(name) + fragment[pos:]
+
+
+def parse_fragment(fragment: bytes) -> tuple[str, dict[str, str]]:
     """The inverse of series_fragment, for tests and debugging: (metric, labels)."""
-    name_field, labels_field, rest = fragment.split("\t", 2)
-    if rest:
-        raise ValueError(f"not a fragment: {fragment!r}")
-    name = _UNTSV.sub(lambda m: _UNQUOTE.get(m.group(1), "\\" + m.group(1)), name_field)
-    strings = [_UNQUOTE_RE.sub(lambda m: _UNQUOTE[m.group(1)], s) for s in _QUOTED.findall(labels_field)]
-    return name, dict(zip(strings[0::2], strings[1::2]))
+    name, pos = _read_string(fragment, 0)
+    count, pos = _read_uleb128(fragment, pos)
+    labels = {}
+    for _ in range(count):
+        k, pos = _read_string(fragment, pos)
+        v, pos = _read_string(fragment, pos)
+        labels[k] = v
+    if pos != len(fragment):
+        raise ValueError("trailing bytes after a series fragment")
+    return name, labels
+
+
+def decode_rows(data: bytes) -> list[tuple[str, str, str, dict[str, str], int, float]]:
+    """Rows back to Python values (tests and debugging)."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        orch, pos = _read_string(data, pos)
+        inst, pos = _read_string(data, pos)
+        name, pos = _read_string(data, pos)
+        count, pos = _read_uleb128(data, pos)
+        labels = {}
+        for _ in range(count):
+            k, pos = _read_string(data, pos)
+            v, pos = _read_string(data, pos)
+            labels[k] = v
+        ts, value = struct.unpack_from("<qd", data, pos)
+        pos += 16
+        out.append((orch, inst, name, labels, ts, value))
+    return out

@@ -99,7 +99,7 @@ class Scraper:
         self.in_flight += 1
         body_len = 0
         n = 0
-        tsv = ""
+        rows = b""
         error_class, message = E.OK, ""
         try:
             res = await self.fetcher.fetch(target.url)
@@ -109,9 +109,9 @@ class Scraper:
                 cache = self._caches[target.key] = SeriesCache(self.cache_budget)
             accept = self.timestamps.for_scrape(start_ms)
             if body_len > INLINE_PARSE_MAX_BYTES:
-                outcome, tsv, replaced = await asyncio.to_thread(self._parse, res.body, res.content_type, cache, start_ms, target, accept)
+                outcome, rows, replaced = await asyncio.to_thread(self._parse, res.body, res.content_type, cache, start_ms, target, accept)
             else:
-                outcome, tsv, replaced = self._parse(res.body, res.content_type, cache, start_ms, target, accept)
+                outcome, rows, replaced = self._parse(res.body, res.content_type, cache, start_ms, target, accept)
             n = len(outcome.samples)
             self.telemetry.parsed(outcome.path, replaced)
         except ScrapeError as e:
@@ -143,13 +143,13 @@ class Scraper:
         self.samples_total += n
         self.telemetry.scraped(error_class, duration, n)
         if self.sink is not None:
-            self.sink.add(record, tsv, n)
+            self.sink.add(record, rows, n)
         return record
 
     def _parse(self, body: bytes, content_type: str, cache: SeriesCache, start_ms: int, target: Target,
-               accept: Callable[[int], bool]) -> tuple[ParseOutcome, str, int]:  # fmt: skip
+               accept: Callable[[int], bool]) -> tuple[ParseOutcome, bytes, int]:  # fmt: skip
         outcome = parse_body(body, content_type, self.limits, cache)
         if outcome.path != "fast" and len(body) <= INLINE_PARSE_MAX_BYTES:
             log.debug("%s: reference parser (%s)", target.url, outcome.fallback_reason)
-        tsv, replaced = outcome.samples.to_tsv(start_ms, target.orchestrator, target.instance, accept)
-        return outcome, tsv, replaced
+        rows, replaced = outcome.samples.to_rows(start_ms, target.orchestrator, target.instance, accept)
+        return outcome, rows, replaced

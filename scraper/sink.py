@@ -1,11 +1,11 @@
 """Batched, bounded writes of samples, scrape rows and void windows to the warehouse.
 
-Scrapes append to the open batch (samples as TabSeparated text, see scraper/rows.py); a batch is sealed at
+Scrapes append to the open batch (samples as RowBinary rows, see scraper/rows.py); a batch is sealed at
 `batch_rows` samples or when the flush interval passes. One writer task inserts sealed batches in order
 (samples, then the batch's scrape rows; each step recorded only after its write succeeded, so a retry never
 writes a step twice), then pending void windows. When the warehouse is slow or down the writer retries with
 exponential backoff while batches queue; once the queue holds more than `max_buffered_rows` rows or
-`max_buffered_bytes` of sample text, the oldest queued batches are dropped — counted, logged, and recorded as
+`max_buffered_bytes` of encoded samples, the oldest queued batches are dropped — counted, logged, and recorded as
 a void window so the gap is explained. Memory stays bounded whatever the warehouse does.
 """
 
@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from naap.warehouse import Warehouse, WarehouseError
-from scraper.rows import INSERT_SETTINGS, SAMPLE_COLUMNS
+from scraper.rows import INSERT_SETTINGS, ROW_COLUMNS, ROW_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,9 @@ class VoidWindow:
 
 @dataclass
 class _Batch:
-    chunks: list[str] = field(default_factory=list)  # TabSeparated sample rows
+    chunks: list[bytes] = field(default_factory=list)  # RowBinary sample rows
     sample_rows: int = 0
-    chars: int = 0
+    nbytes: int = 0
     scrapes: list[tuple] = field(default_factory=list)
     samples_written: bool = False
     writing: bool = False
@@ -151,7 +151,7 @@ class WarehouseSink:
         self._voids: list[VoidWindow] = []
         self.max_pending_voids = 10_000
         self._buffered_rows = 0
-        self._buffered_chars = 0
+        self._buffered_bytes = 0
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.warehouse_ok = True  # False from a failed write until the next successful one
@@ -162,22 +162,22 @@ class WarehouseSink:
 
     @property
     def buffered_bytes(self) -> int:
-        return self._buffered_chars
+        return self._buffered_bytes
 
     @property
     def queue_depth(self) -> int:
         """Batches waiting to be written (sealed, plus the open one if it holds anything)."""
         return len(self._sealed) + (1 if self._open.rows else 0)
 
-    def add(self, record: ScrapeRecord, samples_tsv: str = "", samples: int = 0) -> None:
-        """Queue one scrape's row and its samples (TabSeparated rows of the samples table)."""
+    def add(self, record: ScrapeRecord, sample_rows: bytes = b"", samples: int = 0) -> None:
+        """Queue one scrape's row and its samples (RowBinary rows of the samples table, scraper/rows.py)."""
         b = self._open
-        if samples_tsv:
-            b.chunks.append(samples_tsv)
+        if sample_rows:
+            b.chunks.append(sample_rows)
             b.sample_rows += samples
-            b.chars += len(samples_tsv)
+            b.nbytes += len(sample_rows)
             self._buffered_rows += samples
-            self._buffered_chars += len(samples_tsv)
+            self._buffered_bytes += len(sample_rows)
         b.scrapes.append(record.row())
         self._buffered_rows += 1
         if b.sample_rows >= self.batch_rows:
@@ -204,7 +204,7 @@ class WarehouseSink:
                 self._wake.set()
 
     def _over_bound(self) -> bool:
-        return self._buffered_rows > self.max_buffered_rows or self._buffered_chars > self.max_buffered_bytes
+        return self._buffered_rows > self.max_buffered_rows or self._buffered_bytes > self.max_buffered_bytes
 
     def _enforce_bound(self) -> None:
         while self._over_bound():
@@ -213,7 +213,7 @@ class WarehouseSink:
                 return  # keep the one batch there is: a bound never empties the queue entirely
             self._sealed.remove(victim)
             self._buffered_rows -= victim.rows
-            self._buffered_chars -= victim.chars
+            self._buffered_bytes -= victim.nbytes
             self.stats.batches_dropped += 1
             self.stats.rows_dropped += victim.rows
             lost_samples = 0 if victim.samples_written else victim.sample_rows
@@ -240,7 +240,7 @@ class WarehouseSink:
         if not b.samples_written:
             if b.chunks:
                 # streamed chunk by chunk: joining 100 MB first would hold the GIL (and the event loop) ~50 ms
-                self.wh.insert_text("samples", SAMPLE_COLUMNS, (c.encode() for c in b.chunks), settings=INSERT_SETTINGS)
+                self.wh.insert_raw("samples", ROW_COLUMNS, iter(b.chunks), fmt=ROW_FORMAT, settings=INSERT_SETTINGS)
             b.samples_written = True
             self.stats.samples_written += b.sample_rows
         self.wh.insert_rows("scrapes", SCRAPE_ROW_COLUMNS, b.scrapes)
@@ -279,7 +279,7 @@ class WarehouseSink:
                 if self._sealed and self._sealed[0] is b:
                     self._sealed.popleft()
                 self._buffered_rows -= b.rows
-                self._buffered_chars -= b.chars
+                self._buffered_bytes -= b.nbytes
                 backoff = self.backoff_initial_s
             if self._voids:
                 voids, self._voids = self._voids, []

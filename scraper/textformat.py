@@ -1,4 +1,4 @@
-"""The fast path for the Prometheus text format (0.0.4): a body in, TabSeparated sample rows out.
+"""The fast path for the Prometheus text format (0.0.4): a body in, RowBinary sample rows out.
 
 Exactness contract: for every body this path accepts, the samples are the ones prometheus-client's
 `text_string_to_metric_families` gives (names, labels, values to the bit, timestamps); for anything it is not
@@ -6,9 +6,10 @@ certain about it raises :class:`Fallback` and the reference parser (scraper/pars
 tests/test_parse_differential.py checks the contract on a corpus and on mutations of it.
 
 Why it is fast: a target's series repeat on every scrape, so each distinct series text (`name{labels}`) is
-validated and rendered once into its row fragment and kept in the target's :class:`SeriesCache`. A sample
-then costs one split, one dictionary lookup and two appends; values are checked with one regular expression
-over all of them and handed to ClickHouse as the exposition wrote them. Comment lines are cached the same way.
+validated and rendered once into its row fragment (`metric, labels` as RowBinary bytes) and kept in the
+target's :class:`SeriesCache`. A sample then costs one split, one dictionary lookup and two appends; values are
+checked with one regular expression over all of them and converted with `float()`, exactly as the reference
+parser converts them. Comment lines are cached the same way.
 
 What makes it fall back (all rare in practice, all exact through the reference parser): CR/VT/FF characters,
 lines with leading or doubled whitespace, label escapes other than \\\\ \\" \\n, quoted (UTF-8) names,
@@ -29,7 +30,7 @@ from typing import Callable, Iterable, Iterator
 
 from scraper import errors as E
 from scraper.errors import ScrapeError
-from scraper.rows import row_prefix, series_fragment
+from scraper.rows import fragment_name, rename_fragment, row_prefix, row_tail, series_fragment
 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _LNAME = r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*"
@@ -39,7 +40,6 @@ _LABEL = re.compile(rf'({_LNAME})="({_LVALUE})",?')
 # The same grammar without escapes: a plain character class instead of an alternation per character.
 _PLAIN_SERIES = re.compile(rf'({_NAME})(?:\{{((?:{_LNAME}="[^"\\\n]*",)*(?:{_LNAME}="[^"\\\n]*")?)\}})?')
 _PLAIN_LABEL = re.compile(rf'({_LNAME})="([^"\\\n]*)"')
-_NEEDS_QUOTING = re.compile(r"['\\\t\n\r\0]")  # what a quoted Map string must escape
 _UNESCAPE = re.compile(r'\\([\\"n])')
 _UNESCAPED = {"\\": "\\", '"': '"', "n": "\n"}
 
@@ -103,13 +103,13 @@ def comment_info(line: str) -> tuple:
     raise Fallback("comment line the fast path does not model")
 
 
-def render_series(series: str, limits: TextLimits) -> str | None:
+def render_series(series: str, limits: TextLimits) -> bytes | None:
     """The row fragment of a series text, None if it is not one the fast path decides, or a limit error."""
     m = _PLAIN_SERIES.fullmatch(series)
     if m is not None:  # the common case, ~4x cheaper: no escapes in any label value
         name, block = m.group(1), m.group(2)
         if not block:
-            return f"{name}\t{{}}\t"
+            return series_fragment(name, ())
         pairs = _PLAIN_LABEL.findall(block)
         if len(block) > limits.label_name_max or len(block) > limits.label_value_max:
             for k, v in pairs:
@@ -138,14 +138,12 @@ def _check_lengths(k: str, v: str, limits: TextLimits) -> None:
         raise ScrapeError(E.LABEL_LIMIT, f"label {k} value longer than {limits.label_value_max}")
 
 
-def _fragment(name: str, pairs: list[tuple[str, str]], limits: TextLimits) -> str:
+def _fragment(name: str, pairs: list[tuple[str, str]], limits: TextLimits) -> bytes:
     if len(pairs) > limits.labels_per_series_max:
         raise ScrapeError(E.LABEL_LIMIT, f"{len(pairs)} labels on one series (max {limits.labels_per_series_max})")
     if len({k for k, _ in pairs}) != len(pairs):
         raise Fallback("duplicate label name")  # prometheus-client rejects the body; let it say so
-    if any(_NEEDS_QUOTING.search(v) for _, v in pairs):
-        return series_fragment(name, pairs)
-    return name + "\t{" + ",".join([f"'{k}':'{v}'" for k, v in pairs]) + "}\t"  # nothing to escape
+    return series_fragment(name, pairs)
 
 
 class CacheBudget:
@@ -216,32 +214,34 @@ class TextSamples:
     """A parsed body: row fragments and value tokens in body order, and the exposition timestamps (ms) of the
     samples that carried one (by index)."""
 
-    frags: list[str]
+    frags: list[bytes]
     values: list[str]
     stamps: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.values)
 
-    def to_tsv(self, scrape_ms: int, orchestrator: str, instance: str, accept_ts: Callable[[int], bool]) -> tuple[str, int]:
-        """Rows for the samples table, and how many exposition timestamps were replaced by the scrape time."""
+    def to_rows(self, scrape_ms: int, orchestrator: str, instance: str, accept_ts: Callable[[int], bool]) -> tuple[bytes, int]:
+        """RowBinary rows for the samples table, and how many exposition timestamps were replaced by the scrape
+        time. Values go through float(), as in prometheus-client's parser (the tokens passed _VALUES)."""
         if not self.values:
-            return "", 0
-        prefix = row_prefix(scrape_ms, orchestrator, instance)
+            return b"", 0
+        prefix = row_prefix(orchestrator, instance)
+        floats = map(float, self.values)
         if not self.stamps:
-            return prefix + ("\n" + prefix).join(map(str.__add__, self.frags, self.values)) + "\n", 0
+            tails = [row_tail(scrape_ms, v) for v in floats]
+            return prefix + prefix.join(map(bytes.__add__, self.frags, tails)), 0
         replaced = 0
         rows = []
-        for i, (f, v) in enumerate(zip(self.frags, self.values)):
+        for i, (f, v) in enumerate(zip(self.frags, floats)):
             ts = self.stamps.get(i)
             if ts is None:
-                rows.append(prefix + f + v)
-            elif accept_ts(ts):
-                rows.append(row_prefix(ts, orchestrator, instance) + f + v)
-            else:
+                ts = scrape_ms
+            elif not accept_ts(ts):
                 replaced += 1
-                rows.append(prefix + f + v)
-        return "\n".join(rows) + "\n", replaced
+                ts = scrape_ms
+            rows.append(prefix + f + row_tail(ts, v))
+        return b"".join(rows), replaced
 
 
 def parse_text(text: str, limits: TextLimits, cache: SeriesCache | None = None) -> TextSamples:
@@ -253,7 +253,7 @@ def parse_text(text: str, limits: TextLimits, cache: SeriesCache | None = None) 
     cache.begin()
     n_lines = text.count("\n") + 1
     check_limit = n_lines > limits.sample_limit
-    frags: list[str] = []
+    frags: list[bytes] = []
     values: list[str] = []
     stamps: dict[int, int] = {}
     fa, va = frags.append, values.append
@@ -335,7 +335,7 @@ def _lines(text: str) -> Iterator[str]:
         pos = end + 1
 
 
-def _rename_untotalled_counters(lines: Iterable[str], frags: list[str], cache: SeriesCache) -> None:
+def _rename_untotalled_counters(lines: Iterable[str], frags: list[bytes], cache: SeriesCache) -> None:
     """prometheus-client's text parser names the samples of a `counter` family whose name lacks `_total`
     `<name>_total`. Replay its family tracking (HELP/TYPE switch families; a sample whose name the current
     family does not allow ends it) and rename the same samples."""
@@ -366,7 +366,7 @@ def _rename_untotalled_counters(lines: Iterable[str], frags: list[str], cache: S
                 typ = ctyp
                 allowed = tuple(name + s for s in _FAMILY_SUFFIXES.get(ctyp, ("",)))
             continue
-        metric = frags[i].split("\t", 1)[0]
+        metric = fragment_name(frags[i])[0]
         if metric in allowed:
             members.append(i)
         else:
@@ -377,6 +377,4 @@ def _rename_untotalled_counters(lines: Iterable[str], frags: list[str], cache: S
     if name:
         close()
     for j in renamed:
-        f = frags[j]
-        metric, rest = f.split("\t", 1)
-        frags[j] = f"{metric}_total\t{rest}"
+        frags[j] = rename_fragment(frags[j], fragment_name(frags[j])[0] + "_total")

@@ -4,7 +4,7 @@ The corpus (tests/data/expositions/, see its README) holds real-world-shaped bod
 (text and OpenMetrics), go-livepeer, dcgm-exporter, node_exporter, a Python client, and files that exercise
 escapes, special values, timestamps, odd comments and whitespace, and OpenMetrics syntax (exemplars, # EOF,
 # UNIT). Mutations of it probe the edges. Then the stored rows themselves are compared in chDB: the fast
-path's TabSeparated rows against the reference samples inserted through clickhouse-connect's native path.
+path's RowBinary rows against the reference samples inserted through clickhouse-connect's native path.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from naap.warehouse import Warehouse
 from scraper import errors as E
 from scraper.errors import ScrapeError
 from scraper.parse import Limits, ParsedSamples, parse_body, parse_exposition
-from scraper.rows import INSERT_SETTINGS, SAMPLE_COLUMNS, parse_fragment
+from scraper.rows import INSERT_SETTINGS, ROW_COLUMNS, ROW_FORMAT, SAMPLE_COLUMNS, decode_rows, parse_fragment
 from scraper.scrape import TimestampPolicy
 from scraper.textformat import CacheBudget, SeriesCache, TextSamples
 
@@ -161,9 +161,10 @@ def test_mutations_of_the_corpus_agree() -> None:
 
 
 def test_values_reach_the_warehouse_bit_exact(warehouse: Warehouse) -> None:
-    """The fast path hands the exposition's own value text to ClickHouse. With `precise_float_parsing`
-    (INSERT_SETTINGS) every token reads back as the double Python's float() makes of it; without it about a
-    third of 17-digit tokens come back one ulp off — this test fails if the setting is dropped."""
+    """Every value token reads back from the warehouse as the double Python's float() makes of it (what the
+    reference parser computes), including 17-digit, subnormal and out-of-range spellings. (Through a text
+    insert without `precise_float_parsing` a third of 17-digit tokens came back one ulp off: this test is
+    what would notice a path that lets the engine re-parse values.)"""
     rnd = random.Random(7)
     tokens = ["0.1", "20.000243498965173", "1.3056e+07", "9007199254740993", "1e400", "-1e-400", "4.9406564584124654e-324"]
     while len(tokens) < 3000:
@@ -173,15 +174,15 @@ def test_values_reach_the_warehouse_bit_exact(warehouse: Warehouse) -> None:
     body = "".join(f'v{{i="{i}"}} {t}\n' for i, t in enumerate(tokens)).encode()
     outcome = parse_body(body, TEXT, Limits(), None)
     assert outcome.path == "fast"
-    tsv, _ = outcome.samples.to_tsv(1_700_000_000_000, "0xo", "h:1", lambda ts: True)
-    warehouse.insert_text("samples", SAMPLE_COLUMNS, tsv.encode(), settings=INSERT_SETTINGS)
+    rows, _ = outcome.samples.to_rows(1_700_000_000_000, "0xo", "h:1", lambda ts: True)
+    warehouse.insert_raw("samples", ROW_COLUMNS, rows, fmt=ROW_FORMAT, settings=INSERT_SETTINGS)
     stored = dict(warehouse.query("SELECT toUInt32(labels['i']), reinterpretAsUInt64(value) FROM samples").rows)
     wrong = [(t, float(t)) for i, t in enumerate(tokens) if stored[i] != bits(float(t))]
     assert not wrong, wrong[:5]
 
 
 def test_stored_rows_equal_the_reference_samples(warehouse: Warehouse) -> None:
-    """Every corpus file through the real path (parse → TabSeparated → insert) against prometheus-client's
+    """Every corpus file through the real path (parse → RowBinary → insert) against prometheus-client's
     samples inserted natively: the same rows, bit for bit."""
     warehouse.command("CREATE TABLE ref AS samples")
     scrape_ms = 1_700_000_000_000
@@ -190,8 +191,8 @@ def test_stored_rows_equal_the_reference_samples(warehouse: Warehouse) -> None:
     for n, path in enumerate(corpus_files()):
         body, ctype, orch = path.read_bytes(), content_type(path), f"0x{n:040x}"
         outcome = parse_body(body, ctype, Limits(), SeriesCache())
-        tsv, _ = outcome.samples.to_tsv(scrape_ms, orch, "h:1", policy.for_scrape(scrape_ms))
-        warehouse.insert_text("samples", SAMPLE_COLUMNS, tsv.encode(), settings=INSERT_SETTINGS)
+        rows, _ = outcome.samples.to_rows(scrape_ms, orch, "h:1", policy.for_scrape(scrape_ms))
+        warehouse.insert_raw("samples", ROW_COLUMNS, rows, fmt=ROW_FORMAT, settings=INSERT_SETTINGS)
         p = parse_exposition(body, ctype, Limits())
         for name, labels, value, ts in zip(p.names, p.labels, p.values, p.timestamps):
             for col, v in zip(ref_cols, (ts if ts is not None else scrape_ms, orch, "h:1", name, labels, value)):
@@ -217,15 +218,10 @@ def test_exposition_timestamps_are_honoured_only_within_the_bound() -> None:
     policy = TimestampPolicy(max_age_s=300, max_future_s=60)
     for ctype in (TEXT,):
         outcome = parse_body(body, ctype, Limits(), None)
-        tsv, replaced = outcome.samples.to_tsv(scrape, "0xo", "h:1", policy.for_scrape(scrape))
-        stamps = {r.split("\t")[4]: r.split("\t")[0] for r in tsv.strip().split("\n")}
+        rows, replaced = outcome.samples.to_rows(scrape, "0xo", "h:1", policy.for_scrape(scrape))
+        stamps = {labels["k"]: ts for _o, _i, _m, labels, ts, _v in decode_rows(rows)}
         assert replaced == 2
-        assert stamps == {
-            "{'k':'recent'}": "2023-11-14 22:12:20.000",
-            "{'k':'old'}": "2023-11-14 22:13:20.000",
-            "{'k':'future'}": "2023-11-14 22:13:20.000",
-            "{'k':'none'}": "2023-11-14 22:13:20.000",
-        }
+        assert stamps == {"recent": scrape - 60_000, "old": scrape, "future": scrape, "none": scrape}
 
 
 def test_series_caches_follow_churn_and_respect_their_budget() -> None:

@@ -10,7 +10,8 @@ from naap.warehouse import Warehouse
 from scoring.compute import compute_scores, wilson_lower
 from scoring.config import CURRENT, ConfigError, load_config, parse_config
 from scoring.store import latest_scores, publish_scores
-from scraper.sink import SAMPLE_COLUMNS, SCRAPE_COLUMNS
+from scraper.rows import SAMPLE_COLUMNS
+from scraper.sink import SCRAPE_COLUMNS
 
 A, B, C = "0x" + "a" * 40, "0x" + "b" * 40, "0x" + "c" * 40
 END = 1_800_000_000_000  # a fixed window end: scores never read the wall clock

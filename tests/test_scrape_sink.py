@@ -12,16 +12,16 @@ import pytest
 from conftest import free_port
 from naap.settings import WarehouseSettings
 from naap.warehouse import Warehouse, WarehouseError, open_warehouse
-from scraper.rows import row_prefix, series_fragment
+from scraper.rows import row_prefix, row_tail, series_fragment
 from scraper.sink import ScrapeRecord, WarehouseSink
 
 
-def _scrape(i: int, samples: int) -> tuple[ScrapeRecord, str]:
+def _scrape(i: int, samples: int) -> tuple[ScrapeRecord, bytes]:
     ts = 1_700_000_000_000 + i * 1000
     rec = ScrapeRecord(ts, ts, f"http://t{i % 7}/metrics", f"0x{i % 7:040x}", f"t{i % 7}:1", True, 0.01, 100, samples, "ok", "", "s1", "0/1")
-    prefix = row_prefix(ts, rec.orchestrator, rec.instance)
-    tsv = "".join(f"{prefix}{series_fragment('m', {'i': str(j)})}{j}\n" for j in range(samples))
-    return rec, tsv
+    prefix = row_prefix(rec.orchestrator, rec.instance)
+    rows = b"".join(prefix + series_fragment("m", {"i": str(j)}) + row_tail(ts, float(j)) for j in range(samples))
+    return rec, rows
 
 
 async def _wait_for(cond, timeout: float = 10.0) -> None:  # noqa: ANN001

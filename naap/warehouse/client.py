@@ -103,12 +103,12 @@ class Warehouse:
                 raise WarehouseError(f"insert into {table} failed: {e}") from e
         return len(rows)
 
-    def insert_text(
-        self, table: str, column_names: Sequence[str], data: bytes | Iterable[bytes], fmt: str = "TabSeparated",
+    def insert_raw(
+        self, table: str, column_names: Sequence[str], data: bytes | Iterable[bytes], fmt: str,
         settings: dict[str, Any] | None = None,
     ) -> None:
-        """Insert rows already encoded in a ClickHouse text format (the scraper's samples: the engine parses
-        them in C++, which is several times cheaper than building Python objects for a native insert).
+        """Insert rows already encoded in a ClickHouse input format (the scraper's samples, as RowBinary: the
+        engine reads them in C++, several times cheaper than building Python objects for a native insert).
         `data` may be an iterable of chunks: they are streamed, never joined into one buffer."""
         if isinstance(data, (bytes, bytearray)) and not data:
             return
