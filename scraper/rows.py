@@ -88,15 +88,20 @@ def rename_fragment(fragment: bytes, name: str) -> bytes:
     return string(name) + fragment[pos:]
 
 
-def parse_fragment(fragment: bytes) -> tuple[str, dict[str, str]]:
-    """The inverse of series_fragment, for tests and debugging: (metric, labels)."""
-    name, pos = _read_string(fragment, 0)
-    count, pos = _read_uleb128(fragment, pos)
+def _read_series(data: bytes, pos: int) -> tuple[str, dict[str, str], int]:
+    name, pos = _read_string(data, pos)
+    count, pos = _read_uleb128(data, pos)
     labels = {}
     for _ in range(count):
-        k, pos = _read_string(fragment, pos)
-        v, pos = _read_string(fragment, pos)
+        k, pos = _read_string(data, pos)
+        v, pos = _read_string(data, pos)
         labels[k] = v
+    return name, labels, pos
+
+
+def parse_fragment(fragment: bytes) -> tuple[str, dict[str, str]]:
+    """The inverse of series_fragment, for tests and debugging: (metric, labels)."""
+    name, labels, pos = _read_series(fragment, 0)
     if pos != len(fragment):
         raise ValueError("trailing bytes after a series fragment")
     return name, labels
@@ -109,13 +114,7 @@ def decode_rows(data: bytes) -> list[tuple[str, str, str, dict[str, str], int, f
     while pos < len(data):
         orch, pos = _read_string(data, pos)
         inst, pos = _read_string(data, pos)
-        name, pos = _read_string(data, pos)
-        count, pos = _read_uleb128(data, pos)
-        labels = {}
-        for _ in range(count):
-            k, pos = _read_string(data, pos)
-            v, pos = _read_string(data, pos)
-            labels[k] = v
+        name, labels, pos = _read_series(data, pos)
         ts, value = struct.unpack_from("<qd", data, pos)
         pos += 16
         out.append((orch, inst, name, labels, ts, value))

@@ -10,21 +10,18 @@ dcgm-exporter-shaped exposition (tests/data/exporter/dcgm-exporter.prom).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from types import SimpleNamespace
 
-import aiohttp
 import pynvml
 import pytest
-from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ExporterConfig
 from exporter.cue.tables import CueTables
 from exporter.gpu.dcgm import DcgmBindingsSource, DcgmExporterSource
 from exporter.server import Exporter, ExporterServer
+from exposition_helpers import families, scrape_when, serve_body, value
 
 DATA = Path(__file__).parent / "data" / "exporter"
 H100 = "GPU-5f1e8e0a-1b2c-4d3e-9f40-aa11bb22cc33"  # the UUIDs dcgm-exporter.prom uses
@@ -150,20 +147,6 @@ class RecordedDcgmReader:
                     1009: 123456.0}}  # fmt: skip
 
 
-def families(text: str) -> dict[str, list]:
-    out: dict[str, list] = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out.setdefault(s.name, []).append((s.labels, s.value))
-    return out
-
-
-def value(got: dict[str, list], name: str, **match: str) -> float:
-    hits = [v for lab, v in got.get(name, []) if all(lab.get(k) == x for k, x in match.items())]
-    assert len(hits) == 1, (name, match, got.get(name))
-    return hits[0]
-
-
 def test_nvml_families_units_and_unsupported_fields() -> None:
     nvml = RecordedNvml()
     x = Exporter(ExporterConfig(port=0, dcgm={"mode": "off"}), nvml_module=nvml)
@@ -232,32 +215,13 @@ def test_absent_dcgm_bindings_are_normal(caplog: pytest.LogCaptureFixture) -> No
     assert x.dcgm is None
 
 
-async def _serve_file(path: Path, status: int = 200) -> tuple[web.AppRunner, str]:
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(status=status, body=path.read_bytes(), content_type="text/plain")
-
-    app = web.Application()
-    app.router.add_get("/metrics", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}/metrics"
-
-
 async def test_dcgm_exporter_url_is_scraped_over_http() -> None:
-    runner, url = await _serve_file(DATA / "dcgm-exporter.prom")
+    runner, url = await serve_body((DATA / "dcgm-exporter.prom").read_bytes())
     cfg = ExporterConfig(host="127.0.0.1", port=0, push={"enabled": False}, dcgm={"url": url, "interval_s": 0.2})
     srv = ExporterServer(Exporter(cfg, nvml_module=RecordedNvml()))
     await srv.start()
     try:
-        for _ in range(50):
-            if srv.exporter.dcgm.up:  # type: ignore[union-attr]
-                break
-            await asyncio.sleep(0.05)
-        async with aiohttp.ClientSession() as http, http.get(srv.url) as r:
-            got = families(await r.text())
+        got = await scrape_when(srv.url, lambda: srv.exporter.dcgm.up)  # type: ignore[union-attr]
     finally:
         await srv.stop()
         await runner.cleanup()
@@ -276,7 +240,7 @@ async def test_dcgm_exporter_url_is_scraped_over_http() -> None:
 async def test_a_dcgm_exporter_that_fails_is_counted_and_its_families_drop(tmp_path: Path) -> None:
     bad = tmp_path / "bad.prom"
     bad.write_text("this is { not an exposition\n")
-    runner, url = await _serve_file(bad)
+    runner, url = await serve_body(bad.read_bytes())
     src = DcgmExporterSource(url, interval_s=0.1, timeout_s=1.0)
     src.snapshot.by_uuid = {H100: {"tensor_active": 0.5}}  # a good earlier read
     try:

@@ -7,19 +7,12 @@ import json
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ExporterConfig
 from exporter.server import Exporter, ExporterServer
 from exporter.streams.push import PushClient
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
+from exposition_helpers import Clock, scrape
+from exposition_helpers import value as _value
 
 
 async def _server(**push: object) -> ExporterServer:
@@ -29,25 +22,9 @@ async def _server(**push: object) -> ExporterServer:
     return srv
 
 
-async def _samples(srv: ExporterServer) -> dict[str, list]:
-    async with aiohttp.ClientSession() as http, http.get(srv.url) as r:
-        text = await r.text()
-    out: dict[str, list] = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out.setdefault(s.name, []).append((s.labels, s.value))
-    return out
-
-
-def _value(got: dict[str, list], name: str, **match: str) -> float:
-    hits = [v for lab, v in got.get(name, []) if all(lab.get(k) == x for k, x in match.items())]
-    assert len(hits) == 1, (name, match, got.get(name))
-    return hits[0]
-
-
 async def test_runner_pushes_streams_windows_and_events_over_loopback() -> None:
     srv = await _server()
-    clock = Clock()
+    clock = Clock(100.0)
     client = PushClient(srv.push_url, runner="ai-runner-0", clock=clock)
     try:
         s = client.start_stream("st-1", "live-video-to-video", "streamdiffusion-sdxl", "GPU-x", warm=False)
@@ -60,7 +37,7 @@ async def test_runner_pushes_streams_windows_and_events_over_loopback() -> None:
             client.tick()
         s.error("timeout")
         assert await asyncio.to_thread(client.push)
-        got = await _samples(srv)
+        got = await scrape(srv.url)
         assert _value(got, "naap_stream_output_fps", stream_id="st-1") == 16.0
         fps = [20.0, 24.0, 16.0]
         mean = sum(fps) / 3
@@ -73,7 +50,7 @@ async def test_runner_pushes_streams_windows_and_events_over_loopback() -> None:
 
         # Pushing again (same state) changes nothing: counters are cumulative, events acknowledged.
         assert await asyncio.to_thread(client.push)
-        got = await _samples(srv)
+        got = await scrape(srv.url)
         assert _value(got, "naap_stream_startup_seconds_count", startup="cold") == 1
         assert _value(got, "naap_frames_out_total", model_id="streamdiffusion-sdxl") == 300
 
@@ -81,7 +58,7 @@ async def test_runner_pushes_streams_windows_and_events_over_loopback() -> None:
         s.frame_out(10)
         client.end_stream("st-1")
         assert await asyncio.to_thread(client.push)
-        got = await _samples(srv)
+        got = await scrape(srv.url)
         assert "naap_stream_output_fps" not in got
         assert _value(got, "naap_frames_out_total", model_id="streamdiffusion-sdxl") == 310
         assert _value(got, "naap_streams_active", model_id="streamdiffusion-sdxl") == 0
@@ -99,13 +76,13 @@ async def test_a_silent_runner_is_a_disconnect_and_a_restarted_runner_starts_ove
         b = PushClient(srv.push_url, runner="r1")  # same runner name, new session: it restarted
         b.start_stream("y", "p", "m", "g").frame_out(1)
         assert await asyncio.to_thread(b.push)
-        got = await _samples(srv)
+        got = await scrape(srv.url)
         assert _value(got, "naap_streams_active", model_id="m") == 1
         assert _value(got, "naap_frames_out_total", model_id="m") == 6
         ingest = srv.exporter.ingest
         assert ingest is not None
         assert ingest.expire(now=ingest._clock() + 5.0) == 1
-        got = await _samples(srv)
+        got = await scrape(srv.url)
         assert _value(got, "naap_streams_active", model_id="m") == 0
         assert _value(got, "naap_stream_errors_total", error_class="runner_disconnect") == 1
     finally:
@@ -157,7 +134,7 @@ async def test_bad_pushes_are_refused_with_a_json_message_and_counted(
             good = json.dumps(_push([_stream(frames_out=3)])).encode()
             async with http.post(srv.push_url, data=good, headers={"Content-Type": "application/json"}) as r:
                 assert r.status == 200
-        got = await _samples(srv)
+        got = await scrape(srv.url)
         assert _value(got, "naap_exporter_push_requests_total", result=reason) == 1
         assert _value(got, "naap_frames_out_total", model_id="m") == 3
     finally:
@@ -181,7 +158,7 @@ async def test_counters_may_not_run_backwards_and_ids_belong_to_one_runner() -> 
             assert status == 200 and answer["conflicts"] == 1  # "st" is live under runner "evil"
             status, answer = await post(_push([], runner="third", session="u"))
             assert (status, answer["reason"]) == (429, "too_many_runners")
-        got = await _samples(srv)
+        got = await scrape(srv.url)
         assert _value(got, "naap_frames_out_total", model_id="m") == 10  # the refused pushes changed nothing
         assert _value(got, "naap_exporter_push_stream_conflicts_total") == 1
     finally:
@@ -196,7 +173,7 @@ async def test_pushes_from_peers_outside_the_allow_list_are_refused() -> None:
         client.start_stream("x", "p", "m")
         assert not await asyncio.to_thread(client.push)
         assert client.last_error and "HTTP 403" in client.last_error
-        got = await _samples(srv)
+        got = await scrape(srv.url)
         assert _value(got, "naap_exporter_push_requests_total", result="forbidden_peer") == 1
         assert "naap_streams_active" not in got
     finally:

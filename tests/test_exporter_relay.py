@@ -2,54 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-
-import aiohttp
-from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ExporterConfig
 from exporter.relay.livepeer import LivepeerRelay
 from exporter.server import Exporter, ExporterServer
+from exposition_helpers import scrape_when, serve_body
 
 DATA = Path(__file__).parent / "data" / "exporter"
 
 
-async def _serve(body: bytes, status: int = 200) -> tuple[web.AppRunner, str]:
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(status=status, body=body, content_type="text/plain")
-
-    app = web.Application()
-    app.router.add_get("/metrics", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/metrics"  # type: ignore[union-attr]
-
-
-def _families(text: str) -> dict[str, list]:
-    out: dict[str, list] = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out.setdefault(s.name, []).append((s.labels, s.value))
-    return out
-
-
 async def test_capacity_and_live_pipeline_series_are_relayed_under_our_labels() -> None:
-    runner, url = await _serve((DATA / "go-livepeer.prom").read_bytes())
+    runner, url = await serve_body((DATA / "go-livepeer.prom").read_bytes())
     cfg = ExporterConfig(host="127.0.0.1", port=0, nvml=False, push={"enabled": False},
                          livepeer={"url": url, "interval_s": 0.2})  # fmt: skip
     srv = ExporterServer(Exporter(cfg))
     await srv.start()
     try:
-        for _ in range(50):
-            if srv.exporter.relay.up:  # type: ignore[union-attr]
-                break
-            await asyncio.sleep(0.05)
-        async with aiohttp.ClientSession() as http, http.get(srv.url) as r:
-            got = _families(await r.text())
+        got = await scrape_when(srv.url, lambda: srv.exporter.relay.up)  # type: ignore[union-attr]
     finally:
         await srv.stop()
         await runner.cleanup()
@@ -71,7 +41,7 @@ async def test_capacity_and_live_pipeline_series_are_relayed_under_our_labels() 
 
 
 async def test_an_unreachable_or_broken_go_livepeer_is_counted_not_fatal() -> None:
-    runner, url = await _serve(b"oops", status=503)
+    runner, url = await serve_body(b"oops", status=503)
     relay = LivepeerRelay(url, interval_s=0.1, timeout_s=1.0)
     try:
         await relay.refresh_async()
@@ -82,7 +52,7 @@ async def test_an_unreachable_or_broken_go_livepeer_is_counted_not_fatal() -> No
     finally:
         await relay.close()
         await runner.cleanup()
-    big, big_url = await _serve(b"# TYPE livepeer_ai_container_in_use gauge\n" + b"x 1\n" * 100_000)
+    big, big_url = await serve_body(b"# TYPE livepeer_ai_container_in_use gauge\n" + b"x 1\n" * 100_000)
     capped = LivepeerRelay(big_url, interval_s=0.1, timeout_s=1.0, max_bytes=64 * 1024)
     try:
         await capped.refresh_async()

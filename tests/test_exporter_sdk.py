@@ -5,30 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.streams.adapters.ai_runner import RunnerMetrics, classify_exception
 from exporter.streams.adapters.trickle import MeteredFrameProcessor
 from exporter.streams.sdk import StreamMetrics
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 500.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def samples(sdk: StreamMetrics) -> dict[str, list]:
-    reg = CollectorRegistry()
-    reg.register(sdk)
-    out: dict[str, list] = {}
-    for fam in text_string_to_metric_families(generate_latest(reg).decode()):
-        for s in fam.samples:
-            out.setdefault(s.name, []).append((s.labels, s.value))
-    return out
+from exposition_helpers import Clock
+from exposition_helpers import collector_samples as samples
 
 
 def by(got: dict[str, list], name: str, **match: str) -> float:
@@ -38,7 +20,7 @@ def by(got: dict[str, list], name: str, **match: str) -> float:
 
 
 def test_startup_is_measured_to_the_first_output_frame_cold_and_warm() -> None:
-    clock = Clock()
+    clock = Clock(500.0)
     sdk = StreamMetrics(clock=clock)
     cold = sdk.start_stream("c", "live-video-to-video", "m", "g", warm=False, requested_at=clock.t - 1.5)
     clock.t += 7.0
@@ -60,7 +42,7 @@ def test_startup_is_measured_to_the_first_output_frame_cold_and_warm() -> None:
 
 
 def test_params_update_measures_prompt_to_first_frame() -> None:
-    clock = Clock()
+    clock = Clock(500.0)
     sdk = StreamMetrics(clock=clock)
     s = sdk.start_stream("s", "p", "m", "g")
     s.frame_out()
@@ -82,7 +64,7 @@ def test_params_update_measures_prompt_to_first_frame() -> None:
 
 
 def test_restart_counts_and_measures_recovery_errors_fold_unknown() -> None:
-    clock = Clock()
+    clock = Clock(500.0)
     sdk = StreamMetrics(clock=clock)
     s = sdk.start_stream("s", "p", "m", "g", warm=True)
     s.frame_out()
@@ -105,7 +87,7 @@ def test_restart_counts_and_measures_recovery_errors_fold_unknown() -> None:
 
 
 def test_active_streams_per_gpu_and_workflow_and_bounded_series() -> None:
-    clock = Clock()
+    clock = Clock(500.0)
     sdk = StreamMetrics(clock=clock)
     for i in range(3):
         sdk.start_stream(f"a{i}", "p", "m1", "gpu-A").frame_out(10)

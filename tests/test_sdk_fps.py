@@ -4,28 +4,9 @@ from __future__ import annotations
 
 import statistics
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
-
 from exporter.streams.sdk import StreamMetrics
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def samples(sdk: StreamMetrics) -> dict[str, list]:
-    reg = CollectorRegistry()
-    reg.register(sdk)
-    out: dict[str, list] = {}
-    for fam in text_string_to_metric_families(generate_latest(reg).decode()):
-        for s in fam.samples:
-            out.setdefault(s.name, []).append((s.labels, s.value))
-    return out
+from exposition_helpers import Clock
+from exposition_helpers import collector_samples as samples
 
 
 def test_fps_per_window_and_jitter() -> None:

@@ -99,22 +99,15 @@ class GpuCollector(Collector):
                 },
             )
         yield info
-        for attr, fam_name, help_text in GAUGES:
-            fam = GaugeMetricFamily(fam_name, help_text, labels=["gpu_id"])
-            for r in readings:
-                v = getattr(r, attr)
-                if v is not None:
-                    fam.add_metric([r.uuid], float(v))
-            if fam.samples:
-                yield fam
-        for attr, fam_name, help_text in COUNTERS:
-            cfam = CounterMetricFamily(fam_name, help_text, labels=["gpu_id"])
-            for r in readings:
-                v = getattr(r, attr)
-                if v is not None:
-                    cfam.add_metric([r.uuid], float(v))
-            if cfam.samples:
-                yield cfam
+        for kind, table in ((GaugeMetricFamily, GAUGES), (CounterMetricFamily, COUNTERS)):
+            for attr, fam_name, help_text in table:
+                fam = kind(fam_name, help_text, labels=["gpu_id"])
+                for r in readings:
+                    v = getattr(r, attr)
+                    if v is not None:
+                        fam.add_metric([r.uuid], float(v))
+                if fam.samples:  # a field no GPU here supports: no family at all
+                    yield fam
         pcie = GaugeMetricFamily(
             "naap_gpu_pcie_throughput_bytes_per_second",
             "PCIe throughput over NVML's last 20 ms sample, by direction (transmit = GPU to host).",
