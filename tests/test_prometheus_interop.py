@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
-import pytest
 from chain_fixtures import addr, chain, lpt, rpc  # noqa: F401
 
 from conftest import free_port
@@ -25,7 +24,6 @@ from naap.demo_chain import common_port
 from naap.settings import Settings
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-pytestmark = pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="prometheus not installed (make test installs it)")
 HOSTS = [f"127.0.3.{i + 1}" for i in range(3)]
 
 
@@ -42,6 +40,8 @@ async def _prometheus_targets(http: aiohttp.ClientSession, base: str) -> list[di
 async def test_stock_prometheus_scrapes_the_fleet_through_http_sd(
     settings: Settings, chain: LocalChain, rpc: RpcServer, tmp_path: Path
 ) -> None:
+    # A missing binary fails rather than skips: a skipped interop test would pass CI without checking anything.
+    assert Path(PROMETHEUS).exists(), "prometheus is installed by `make test` (Debian package prometheus)"
     port = common_port(HOSTS)
     fleet = []
     for i, host in enumerate(HOSTS):
