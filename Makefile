@@ -1,22 +1,27 @@
-# The two commands: `make demo` and `make test`. Each creates .venv on first use.
+# The two commands: `make demo` and `make test`. Each creates .venv on first use and installs what it needs:
+# the demo the collector extra, the tests the whole development set.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-dev
+PORT   ?= 8000
 
 .PHONY: demo test venv system-deps clean contracts
 
-$(STAMP): pyproject.toml
+$(VENV)/.created:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
-venv: $(STAMP)
+$(VENV)/.installed-%: pyproject.toml $(VENV)/.created
+	$(BIN)/python -m pip install -q -e '.[$*]'
+	@touch $@
 
-demo: $(STAMP)
-	$(BIN)/naap demo
+venv: $(VENV)/.installed-dev
+
+# make demo [PORT=8080]
+demo: $(VENV)/.installed-collector
+	$(BIN)/naap demo --port $(PORT)
 
 # Debian's prometheus package gives the tests a stock `promtool` and `prometheus` for interop checks.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo sudo; })
@@ -26,7 +31,7 @@ system-deps:
 	  $(SUDO) apt-get install -y -q prometheus >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q prometheus >/dev/null; }; }
 
-test: $(STAMP) system-deps
+test: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m pytest -q
 
 # Rebuilds discovery/localchain/build.json (the committed artifact of the test contracts) with the npm solc compiler.

@@ -11,7 +11,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
-import naap
+from api.config import ApiSettings
 from api.docs import docs_page
 from api.errors import EXCEPTION_HANDLERS
 from api.routes.discovery import discovery_targets, http_sd
@@ -19,9 +19,9 @@ from api.routes.gpu import gpu_metrics_handler
 from api.routes.health import healthz
 from api.routes.metrics import service_metrics
 from api.routes.sla import sla_compliance
-from naap.settings import ApiSettings
-from naap.warehouse import Warehouse
-from scoring.config import SlaConfig
+from exporter.common.meta import version
+from scoring.sla_config import SlaConfig
+from warehouse.client import Warehouse
 
 DESCRIPTION = (
     "Public, recomputable SLA metrics of the Livepeer AI video network: per orchestrator, GPU, workflow and "
@@ -46,7 +46,7 @@ def create_app(
         middleware=[rate_limit.middleware],
         openapi_config=OpenAPIConfig(
             title="NaaP SLA API",
-            version=naap.__version__,
+            version=version(),
             description=DESCRIPTION,
             path="/schema",
             render_plugins=[JsonRenderPlugin()],

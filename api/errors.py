@@ -7,7 +7,7 @@ import logging
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
 
-from naap.warehouse import WarehouseError
+from warehouse.client import WarehouseError
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from api.errors import BadRequest
+from exporter.common.eth import is_eth_address
 
 _DURATION = re.compile(r"^(\d{1,6})([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_ETH = re.compile(r"^0x[0-9a-fA-F]{40}$")
 MAX_RANGE_S = 31 * 86400
 
 
@@ -25,7 +25,7 @@ def duration_s(value: str, name: str, max_s: int = MAX_RANGE_S) -> int:
 def eth_address(value: str | None, name: str) -> str | None:
     if value is None or value == "":
         return None
-    if not _ETH.match(value):
+    if not is_eth_address(value):
         raise BadRequest(f"{name} must be a 0x-prefixed 20-byte hex address; got {value[:60]!r}")
     return value.lower()
 

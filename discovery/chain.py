@@ -22,6 +22,7 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 from web3 import AsyncWeb3
 
+from discovery.config import ARBITRUM_CONTROLLER, ChainSettings
 from discovery.metrics_url import Convention, Override, UriProblem, decode_service_uri, metrics_url
 from discovery.rpc import ChainDataError, FailoverRpc, RpcUnavailable
 from discovery.service import Refused, SourceResult
@@ -29,7 +30,6 @@ from discovery.target import Target, make_target
 
 log = logging.getLogger(__name__)
 
-ARBITRUM_CONTROLLER = "0xD8E8328501E9645d16Cf49539efC04f734606ee4"
 ZERO = "0x" + "00" * 20
 WEI_PER_LPT = 10**18
 
@@ -265,8 +265,8 @@ class ChainSource:
         await self.reader.close()
 
 
-def chain_source_from_settings(chain: Any) -> ChainSource:
-    """A ChainSource from `discovery.chain` settings (naap.settings.ChainSettings)."""
+def chain_source_from_settings(chain: ChainSettings) -> ChainSource:
+    """A ChainSource from the `discovery.chain` settings."""
     rpc = FailoverRpc(
         chain.rpc_urls, timeout_s=chain.timeout_s, retries=chain.retries, backoff_s=chain.backoff_s,
         max_requests_per_s=chain.max_requests_per_s,

@@ -8,13 +8,10 @@ become ``__param_<name>`` labels. Only label names Prometheus accepts are passed
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-from discovery.target import Target
-
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+from discovery.target import LABEL_NAME, Target
 
 
 def source_kind(source: str) -> str:
@@ -28,12 +25,12 @@ def http_sd_group(t: Target) -> dict[str, Any]:
     host = parts.hostname or ""
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     labels: dict[str, str] = {
-        k: v for k, v in t.labels if _LABEL_NAME.match(k) and not k.startswith("__") and isinstance(v, str)
+        k: v for k, v in t.labels if LABEL_NAME.match(k) and not k.startswith("__") and isinstance(v, str)
     }
     labels["__scheme__"] = parts.scheme
     labels["__metrics_path__"] = parts.path or "/"
     for k, v in parse_qsl(parts.query, keep_blank_values=True):
-        if _LABEL_NAME.match(k):
+        if LABEL_NAME.match(k):
             labels[f"__param_{k}"] = v
     if t.orchestrator:
         labels["orchestrator"] = t.orchestrator

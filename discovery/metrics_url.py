@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from discovery.static import normalise_url
+from exporter.common.net import EXPORTER_PORT
 
 DEFAULT_SCHEME = "http"
-DEFAULT_PORT = 9935  # the exporter's default port (exporter.config.DEFAULT_PORT)
 DEFAULT_PATH = "/metrics"
 MAX_SERVICE_URI_BYTES = 2048
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
@@ -38,7 +38,7 @@ class UriProblem(ValueError):
 @dataclass(frozen=True)
 class Convention:
     scheme: str = DEFAULT_SCHEME
-    port: int = DEFAULT_PORT
+    port: int = EXPORTER_PORT
     path: str = DEFAULT_PATH
 
 

@@ -59,6 +59,7 @@ class RefusedAddress(OSError):
         super().__init__(f"refused {host}: {reason}")
         self.host = host
         self.reason = reason
+        self.refusal = reason  # what exporter.common.httpfetch looks for to classify it as refused_address
 
 
 def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

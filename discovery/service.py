@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,6 +16,7 @@ from typing import Protocol
 from discovery.safety import Resolver, resolved_refusal, system_resolver, url_refusal
 from discovery.static import dedupe, load_target_file, normalise_url
 from discovery.target import Target, make_target
+from exporter.common.clock import Clock, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,10 @@ class Discovery:
         resolve_names: bool = False,
         resolver: Resolver | None = None,
         resolve_concurrency: int = 16,
+        clock: Clock = now_ms,
     ) -> None:
         self.sources = sources
+        self.clock = clock
         self.allow_loopback = allow_loopback
         self.resolve_names = resolve_names or resolver is not None
         self.resolver: Resolver = resolver or system_resolver
@@ -157,7 +159,7 @@ class Discovery:
             log.warning("discovery: %s", e)
         snap = Snapshot(
             snapshot_id=uuid.uuid4().hex,
-            ts_ms=int(time.time() * 1000),
+            ts_ms=self.clock(),
             accepted=dedupe(accepted),
             refused=refused,
             errors=errors,

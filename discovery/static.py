@@ -9,7 +9,6 @@ are reported one by one and skipped; the rest load.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from discovery.target import Target, make_target
-
-_ETH = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+from discovery.target import LABEL_NAME, Target, make_target
+from exporter.common.eth import is_eth_address
 MAX_FILE_BYTES = 32 * 1024 * 1024
 
 
@@ -63,12 +60,12 @@ def _group(obj: Any, where: str, result: LoadResult, source: str) -> None:
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         result.errors.append(f"{where}: labels must map strings to strings")
         return
-    bad = [k for k in labels if not _LABEL_NAME.match(k)]
+    bad = [k for k in labels if not LABEL_NAME.match(k)]
     if bad:
         result.errors.append(f"{where}: invalid label names {bad}")
         return
     orchestrator = labels.get("orchestrator", "")
-    if orchestrator and not _ETH.match(orchestrator):
+    if orchestrator and not is_eth_address(orchestrator):
         result.errors.append(f"{where}: orchestrator {orchestrator!r} is not a 0x-prefixed 20-byte hex address")
         return
     scheme = labels.get("__scheme__", "http")

@@ -20,21 +20,19 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from exporter.common.configfile import ConfigFileError, Section, build_model, deep_update, read_yaml_mapping
+from exporter.common.eth import OptionalEthAddress
+from exporter.common.net import EXPORTER_PORT, PUSH_PORT
 from exporter.gpu.simulated import SIMULATED_MODELS
 from exporter.simulate import PROFILES
 
-DEFAULT_PORT = 9935  # discovery's convention: metrics at http://<service host>:9935/metrics
-DEFAULT_PUSH_PORT = 9936
-
-_ETH = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _LOOPBACK = ["127.0.0.0/8", "::1/128"]
 
 
-class ExporterConfigError(ValueError):
-    pass
+class ExporterConfigError(ConfigFileError):
+    """An exporter configuration that cannot be used; the message names the file and field."""
 
 
 def _http_url(v: str | None) -> str | None:
@@ -46,11 +44,7 @@ def _http_url(v: str | None) -> str | None:
     return v
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DcgmConfig(_Section):
+class DcgmConfig(Section):
     mode: Literal["auto", "bindings", "url", "off"] = Field(
         "auto", description="auto: dcgm-exporter URL if set, else DCGM bindings if importable; off: never."
     )
@@ -75,7 +69,7 @@ class DcgmConfig(_Section):
         return self
 
 
-class LivepeerConfig(_Section):
+class LivepeerConfig(Section):
     url: str | None = Field(None, description="The local go-livepeer /metrics URL to relay (off when unset).")
     interval_s: float = Field(15.0, gt=0, le=3600)
     timeout_s: float = Field(5.0, gt=0, le=60)
@@ -87,7 +81,7 @@ class LivepeerConfig(_Section):
         return _http_url(v)
 
 
-class PushConfig(_Section):
+class PushConfig(Section):
     enabled: bool | None = Field(
         None, description="Accept pushes from runners in other processes/containers (default: on, off when simulating)."
     )
@@ -111,7 +105,7 @@ class PushConfig(_Section):
         return v
 
 
-class CueConfig(_Section):
+class CueConfig(Section):
     peak_table: Path | None = Field(None, description="Replacement peak-FLOPS YAML (same shape as the shipped one).")
     model_flops: dict[str, float] = Field(default_factory=dict, description="FLOPs per output frame by model_id.")
 
@@ -124,12 +118,10 @@ class CueConfig(_Section):
         return v
 
 
-class ExporterConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ExporterConfig(Section):
     host: str = Field("0.0.0.0", description="Address to listen on.")
-    port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="Port to listen on (0 picks a free one).")
-    orchestrator: str = Field("", description="This orchestrator's Ethereum address (shown in build info).")
+    port: int = Field(EXPORTER_PORT, ge=0, le=65535, description="Port to listen on (0 picks a free one).")
+    orchestrator: OptionalEthAddress = Field("", description="This orchestrator's Ethereum address (shown in build info).")
     region: str = Field("", max_length=64, description="Declared region, e.g. us-east.")
     nvml: bool = Field(True, description="Read GPUs through NVML when a driver is present.")
     gpu_interval_s: float = Field(1.0, gt=0, le=3600, description="How often GPUs are read.")
@@ -145,13 +137,6 @@ class ExporterConfig(BaseModel):
     gpu_model: str = Field("RTX4090", description=f"Simulated GPU model: {', '.join(SIMULATED_MODELS)}.")
     simulate_dcgm: bool = Field(False, description="Simulated GPUs also report DCGM profiling (CUE method dcgm).")
     seed: int = Field(0, description="Seed of the simulation (stable UUIDs and noise).")
-
-    @field_validator("orchestrator")
-    @classmethod
-    def _addr(cls, v: str) -> str:
-        if v and not _ETH.match(v):
-            raise ValueError("must be a 0x-prefixed 20-byte hex address")
-        return v.lower()
 
     @field_validator("region")
     @classmethod
@@ -181,50 +166,31 @@ class ExporterConfig(BaseModel):
         if self.push.enabled is None:
             self.push.enabled = not self.simulate
         if self.push.port is None:
-            self.push.port = 0 if self.port == 0 else DEFAULT_PUSH_PORT
+            self.push.port = 0 if self.port == 0 else PUSH_PORT
         if self.push.enabled and self.push.port and self.push.port == self.port:
             raise ValueError("push.port must differ from port (pushes get their own loopback listener)")
         return self
 
 
-def _deep_update(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _deep_update(base[k], v)
-        else:
-            base[k] = v
-    return base
-
-
 def load_exporter_config(path: str | Path | None, overrides: dict[str, Any]) -> ExporterConfig:
     """File first, then flags (None means "not given"); nested sections merge key by key."""
     data: dict[str, Any] = {}
-    if path:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except OSError as e:
-            raise ExporterConfigError(f"cannot read {path}: {e.strerror or e}") from None
-        except yaml.YAMLError as e:
-            raise ExporterConfigError(f"{path} is not valid YAML: {e}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ExporterConfigError(f"{path} must hold a mapping")
-        data.update(loaded or {})
-
-    def clean(d: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        for k, v in d.items():
-            if isinstance(v, dict):
-                v = clean(v)
-                if v:
-                    out[k] = v
-            elif v is not None:
-                out[k] = v
-        return out
-
-    _deep_update(data, clean(overrides))
     try:
-        return ExporterConfig(**data)
-    except ValidationError as e:
-        lines = ["invalid exporter configuration:"]
-        lines += [f"  {'.'.join(map(str, err['loc'])) or '(top)'}: {err['msg']}" for err in e.errors()]
-        raise ExporterConfigError("\n".join(lines)) from None
+        if path:
+            data = read_yaml_mapping(path)
+
+        def given(d: dict[str, Any]) -> dict[str, Any]:
+            out = {}
+            for k, v in d.items():
+                if isinstance(v, dict):
+                    v = given(v)
+                    if v:
+                        out[k] = v
+                elif v is not None:
+                    out[k] = v
+            return out
+
+        deep_update(data, given(overrides))
+        return build_model(ExporterConfig, data, f"{path}, flags" if path else "flags")
+    except ConfigFileError as e:
+        raise ExporterConfigError(str(e)) from None

@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-import naap
+from exporter.common.meta import version
 from exporter.config import ExporterConfig
 from exporter.cue.collector import CueCollector
 from exporter.exposition import CONTENT_TYPE as TEXT_CONTENT_TYPE
@@ -53,7 +53,7 @@ class SelfCollector(Collector):
         info.add_metric(
             [],
             {
-                "version": naap.__version__,
+                "version": version(),
                 "orchestrator": x.config.orchestrator,
                 "region": x.config.region,
                 "mode": "simulated" if x.config.simulate else "live",
@@ -285,7 +285,7 @@ class ExporterServer:
 
     async def _index(self, request: web.Request) -> web.Response:
         return web.Response(
-            text=f"naap exporter {naap.__version__}\nmetrics: /metrics\nhealth: /healthz\n", content_type="text/plain"
+            text=f"naap exporter {version()}\nmetrics: /metrics\nhealth: /healthz\n", content_type="text/plain"
         )
 
     async def _bind(self) -> None:

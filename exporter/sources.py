@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import aiohttp
+
+from exporter.common.httpfetch import FetchError, HttpFetch
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class Poller:
 
 
 class HttpPoller(Poller):
-    """A source read over HTTP from a co-located service (dcgm-exporter, go-livepeer)."""
+    """A source read over HTTP from a co-located service (dcgm-exporter, go-livepeer). The operator configured
+    the URL; still, no redirects are followed and time and size are capped (exporter.common.httpfetch)."""
 
     blocking = False
 
@@ -110,31 +112,17 @@ class HttpPoller(Poller):
         self.url = url
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
-        self._session: aiohttp.ClientSession | None = None
+        self._http = HttpFetch(timeout_s, max_bytes, max_connections=2, headers={"Accept": "text/plain;version=0.0.4"})
 
     async def fetch(self) -> str:
-        if self._session is None or self._session.closed:
-            # The operator configured this URL; we still never follow redirects and cap time and size.
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         try:
-            async with self._session.get(self.url, allow_redirects=False,
-                                         headers={"Accept": "text/plain;version=0.0.4"}) as resp:  # fmt: skip
-                if resp.status != 200:
-                    raise SourceError(f"{self.url} answered HTTP {resp.status}")
-                body = bytearray()
-                async for chunk in resp.content.iter_chunked(65536):  # decompressed already
-                    body += chunk
-                    if len(body) > self.max_bytes:
-                        raise SourceError(f"{self.url} sent more than {self.max_bytes} bytes")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            raise SourceError(f"{self.url}: {type(e).__name__} {e}".rstrip()) from None
+            res = await self._http.fetch(self.url)
+        except FetchError as e:
+            raise SourceError(f"{self.url}: {e.error_class}: {e}") from None
         try:
-            return body.decode("utf-8")
+            return res.body.decode("utf-8")
         except UnicodeDecodeError:
             raise SourceError(f"{self.url} sent a body that is not UTF-8") from None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
+        await self._http.close()

@@ -1,3 +1,6 @@
-"""NaaP SLA metrics: the shared core (settings, warehouse, CLI) of the exporter/scraper/scoring/API system."""
+"""NaaP SLA metrics, the shell: settings composed from the components' own models, the CLI, the collector
+runtime that hosts the parts in one process, and the demo. Nothing below imports it."""
 
-__version__ = "0.1.0"
+from exporter.common.meta import version
+
+__version__ = version()

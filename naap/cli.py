@@ -1,12 +1,14 @@
 """`naap`: the command line, a thin shell over the library.
 
 Subcommands import their parts lazily, so `naap exporter` works on an exporter-only install
-(`pip install '.[exporter]'`) without chdb, litestar or web3.
+(`pip install '.[exporter]'`) without chdb, litestar or web3; a command whose extra is not installed says so
+in `naap --help` and, when run, in one line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import signal
@@ -16,8 +18,53 @@ from typing import Any, Awaitable, Callable
 
 import click
 
+from exporter.common.clock import now_ms
 from naap import __version__
 from naap.settings import Settings, SettingsError, load_settings
+
+# Modules each extra brings; a command that needs an extra whose modules are missing is replaced by a stub.
+EXTRA_MODULES = {
+    "exporter": ("aiohttp", "prometheus_client"),
+    "collector": ("clickhouse_connect", "chdb", "litestar", "uvicorn", "apscheduler", "web3"),
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or blocked install is not an installed one
+        return False
+
+
+def missing_extra(extra: str) -> bool:
+    return not all(_installed(m) for m in EXTRA_MODULES[extra])
+
+
+def needs(extra: str) -> Callable[[click.Command], click.Command]:
+    """Mark a command as needing an extra (pyproject.toml's optional dependencies)."""
+
+    def mark(cmd: click.Command) -> click.Command:
+        cmd.needs_extra = extra  # type: ignore[attr-defined]
+        return cmd
+
+    return mark
+
+
+class ExtrasGroup(click.Group):
+    """A group whose commands, when their extra is not installed, become one-line stubs saying what to install."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        extra = getattr(cmd, "needs_extra", None)
+        if cmd is None or extra is None or not missing_extra(extra):
+            return cmd
+        message = f"needs the {extra} extra: pip install 'naap-sla[{extra}]'"
+
+        def refuse() -> None:
+            raise click.ClickException(f"naap {cmd_name} {message}")
+
+        return click.Command(cmd_name, callback=refuse, help=message, short_help=message, add_help_option=False,
+                             context_settings={"ignore_unknown_options": True, "allow_extra_args": True})  # fmt: skip
 
 log = logging.getLogger("naap")
 
@@ -86,7 +133,7 @@ data_dir_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(cls=ExtrasGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="naap")
 @click.option(
     "--log-level", default="info", show_default=True,
@@ -98,6 +145,7 @@ def cli(log_level: str) -> None:
 
 
 # --------------------------------------------------------------------------------------- exporter
+@needs("exporter")
 @cli.command()
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Exporter YAML file; flags override it.")
 @click.option("--host", help="Address /metrics listens on. [default: 0.0.0.0]")
@@ -179,6 +227,7 @@ def exporter(
 
 
 # --------------------------------------------------------------------------------------- scrape
+@needs("collector")
 @cli.command()
 @config_option
 @click.option("--targets", "target_files", multiple=True, type=click.Path(dir_okay=False),
@@ -239,6 +288,7 @@ def scrape(
 
 
 # --------------------------------------------------------------------------------------- collect
+@needs("collector")
 @cli.command()
 @config_option
 @click.option("--targets", "target_files", multiple=True, type=click.Path(dir_okay=False),
@@ -276,6 +326,7 @@ def collect(
 
 
 # --------------------------------------------------------------------------------------- api
+@needs("collector")
 @cli.command()
 @config_option
 @click.option("--host", help="Listen address. [default: 127.0.0.1]")
@@ -289,8 +340,9 @@ def api(config: str | None, host: str | None, port: int | None, warehouse: str |
     import uvicorn
 
     from api.app import create_app
-    from naap.warehouse import WarehouseError, open_warehouse
-    from scoring.config import load_config
+    from scoring.sla_config import load_config
+    from warehouse.client import WarehouseError
+    from warehouse.migrations import open_warehouse
 
     try:
         wh = open_warehouse(settings.warehouse)
@@ -305,6 +357,7 @@ def api(config: str | None, host: str | None, port: int | None, warehouse: str |
 
 
 # --------------------------------------------------------------------------------------- score
+@needs("collector")
 @cli.command()
 @config_option
 @click.option("--period", help="Scoring period (from the SLA config). [default: every period]")
@@ -313,11 +366,10 @@ def api(config: str | None, host: str | None, port: int | None, warehouse: str |
 @data_dir_option
 def score(config: str | None, period: str | None, at_ms: int | None, warehouse: str | None, data_dir: str | None) -> None:
     """Compute SLA scores from the raw log and print them as JSON lines (nothing is published)."""
-    import time
-
-    from naap.warehouse import WarehouseError, open_warehouse
     from scoring.compute import aligned_window_end, compute_scores
-    from scoring.config import ConfigError, load_config
+    from scoring.sla_config import ConfigError, load_config
+    from warehouse.client import WarehouseError
+    from warehouse.migrations import open_warehouse
 
     settings = _settings(config, _warehouse_overrides(warehouse, data_dir))
     try:
@@ -327,7 +379,7 @@ def score(config: str | None, period: str | None, at_ms: int | None, warehouse: 
     periods = [period] if period else list(sla.periods)
     if period and period not in sla.periods:
         raise click.UsageError(f"unknown period {period!r}; configured: {', '.join(sla.periods)}")
-    end = at_ms if at_ms is not None else aligned_window_end(int(time.time() * 1000), sla.step_s)
+    end = at_ms if at_ms is not None else aligned_window_end(now_ms(), sla.step_s)
     try:
         wh = open_warehouse(settings.warehouse)
     except WarehouseError as e:
@@ -341,6 +393,7 @@ def score(config: str | None, period: str | None, at_ms: int | None, warehouse: 
 
 
 # --------------------------------------------------------------------------------------- discover
+@needs("collector")
 @cli.command()
 @config_option
 @click.option("--rpc", "rpc_urls", multiple=True, metavar="URL",
@@ -391,6 +444,7 @@ def discover(config: str | None, rpc_urls: tuple[str, ...], controller: str | No
 
 
 # --------------------------------------------------------------------------------------- demo
+@needs("collector")
 @cli.command()
 @click.option("--orchestrators", "n", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Simulated orchestrators to start.")  # fmt: skip
@@ -398,14 +452,20 @@ def discover(config: str | None, rpc_urls: tuple[str, ...], controller: str | No
 @click.option("--chain", is_flag=True,
               help="Register the fleet on an in-process local chain and find it by on-chain discovery.")  # fmt: skip
 @data_dir_option
-def demo(n: int, port: int, chain: bool, data_dir: str | None) -> None:
-    """Start a simulated fleet on loopback and a collector that scrapes, scores and serves it."""
+@config_option
+def demo(n: int, port: int, chain: bool, data_dir: str | None, config: str | None) -> None:
+    """Start a simulated fleet on loopback and a collector that scrapes, scores and serves it.
+
+    The collector runs with your settings (--config, environment) and the demo's overrides: loopback allowed,
+    5 s scrapes, the fleet as targets, the API on --port.
+    """
     from naap.demo import run_demo
     from naap.settings import default_data_dir
 
+    base = _settings(config, {})
     directory = Path(data_dir) if data_dir else default_data_dir() / "demo"
     try:
-        run_until_signal(lambda stop: run_demo(n, port, directory, stop, chain=chain))
+        run_until_signal(lambda stop: run_demo(base, n, port, directory, stop, chain=chain))
     except RuntimeError as e:
         raise click.ClickException(str(e)) from None
 
@@ -417,16 +477,17 @@ def config_cmd(config: str | None) -> None:
     """Validate the settings (file + environment) and print the effective values as YAML."""
     import yaml
 
+    from warehouse.dsn import redact_dsn
+
     settings = _settings(config, {})
     data = settings.model_dump(mode="json")
-    dsn = data["warehouse"].get("dsn")
-    if dsn and "@" in dsn:  # never print credentials
-        scheme, rest = dsn.split("://", 1)
-        data["warehouse"]["dsn"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    if data["warehouse"].get("dsn"):  # never print credentials
+        data["warehouse"]["dsn"] = redact_dsn(data["warehouse"]["dsn"])
     click.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
 
 
 # --------------------------------------------------------------------------------------- warehouse
+@needs("collector")
 @cli.group()
 def warehouse() -> None:
     """Warehouse schema and maintenance."""
@@ -440,8 +501,11 @@ def warehouse() -> None:
 @data_dir_option
 def migrate(config: str | None, dry_run: bool, show_all: bool, warehouse: str | None, data_dir: str | None) -> None:
     """Apply pending schema migrations (in order, once each)."""
-    from naap.warehouse import Warehouse, WarehouseError, open_warehouse
-    from naap.warehouse.migrations import MigrationError, apply_migrations, load_migrations, pending_migrations, render_sql
+    from warehouse.client import Warehouse, WarehouseError
+
+    from warehouse.migrations import (
+        MigrationError, apply_migrations, load_migrations, open_warehouse, pending_migrations, render_sql,
+    )  # fmt: skip
 
     if dry_run and show_all:
         click.echo(render_sql(load_migrations()), nl=False)
@@ -473,11 +537,12 @@ def migrate(config: str | None, dry_run: bool, show_all: bool, warehouse: str | 
 
 
 # --------------------------------------------------------------------------------------- bench
-@cli.group()
+@cli.group(cls=ExtrasGroup)
 def bench() -> None:
     """Benchmarks: commands that print measured figures beside a baseline from the same run."""
 
 
+@needs("exporter")
 @bench.command("exporter")
 @click.option("--gpus", type=click.IntRange(1, 64), default=8, show_default=True, help="Simulated GPUs.")
 @click.option("--streams", type=click.IntRange(0, 4096), default=64, show_default=True, help="Active streams.")
@@ -492,6 +557,7 @@ def bench_exporter(gpus: int, streams: int, rounds: int) -> None:
         click.echo(line)
 
 
+@needs("collector")
 @bench.command("scrape")
 @click.option("--targets", type=click.IntRange(1, 60_000), default=1000, show_default=True,
               help="Simulated exporters to start on loopback (one 127.x.y.z address each).")  # fmt: skip

@@ -22,18 +22,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from api.app import create_app
-from discovery.service import SNAPSHOT_COLUMNS, Discovery, Snapshot, StaticSource, snapshot_rows, static_targets_from_settings
+from discovery.factory import build_discovery
+from discovery.service import SNAPSHOT_COLUMNS, Snapshot, Source, snapshot_rows
 from naap.settings import Settings
-from naap.warehouse import Warehouse, WarehouseError, open_warehouse
-from scoring.config import SlaConfig, load_config
+from scoring.sla_config import SlaConfig, load_config
 from scoring.store import publish_scores
-from scraper.fetch import Fetcher
-from scraper.parse import Limits
+from scraper.factory import build_scraping
 from scraper.schedule import ScrapeScheduler
 from scraper.scrape import Scraper
-from scraper.service import build_scraping
 from scraper.sink import WarehouseSink
-from scraper.telemetry import ScraperTelemetry
+from scraper.telemetry import ScraperTelemetry, serve_metrics
+from warehouse.client import Warehouse, WarehouseError
+from warehouse.migrations import open_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -54,31 +54,6 @@ class Running:
     refused: int
 
 
-def limits_from(settings: Settings) -> Limits:
-    from scraper.service import limits_from as _limits
-
-    return _limits(settings)
-
-
-def build_discovery(settings: Settings, sources: list | None = None) -> Discovery:
-    if sources is None:
-        static = static_targets_from_settings(settings.discovery.targets)
-        sources = [StaticSource(static, [str(p) for p in settings.discovery.target_files])]
-        if settings.discovery.chain is not None:
-            from discovery.chain import chain_source_from_settings  # web3: only when chain discovery is on
-
-            sources.append(chain_source_from_settings(settings.discovery.chain))
-    return Discovery(
-        sources, allow_loopback=settings.scraper.allow_loopback, resolve_names=settings.discovery.resolve_names
-    )
-
-
-def build_fetcher(settings: Settings) -> Fetcher:
-    from scraper.service import fetcher_from
-
-    return fetcher_from(settings)
-
-
 def record_snapshot(wh: Warehouse, snap: Snapshot) -> None:
     rows = snapshot_rows(snap)
     if rows:
@@ -91,7 +66,7 @@ class Collector:
     def __init__(
         self,
         settings: Settings,
-        sources: list | None = None,
+        sources: list[Source] | None = None,
         sla_config: SlaConfig | None = None,
         with_api: bool = True,
         with_scoring: bool = True,
@@ -100,7 +75,7 @@ class Collector:
         self.with_api = with_api
         self.with_scoring = with_scoring
         self.sla_config = sla_config or load_config(settings.scoring.config)
-        self.discovery = build_discovery(settings, sources)
+        self.discovery = build_discovery(settings.discovery, settings.scraper.allow_loopback, sources)
         self.warehouse: Warehouse | None = None
         self.sink: WarehouseSink | None = None
         self.scraper: Scraper | None = None
@@ -132,7 +107,7 @@ class Collector:
         s = self.settings
         wh = self.warehouse = await asyncio.to_thread(open_warehouse, s.warehouse)
         scheduler = AsyncIOScheduler(timezone=timezone.utc)
-        parts = build_scraping(s, wh, scheduler)
+        parts = build_scraping(s.scraper, s.warehouse, wh, scheduler)
         sink = self.sink = parts.sink
         fetcher, self.telemetry = parts.fetcher, parts.telemetry
         self.scraper, self.schedule = parts.scraper, parts.schedule
@@ -158,8 +133,6 @@ class Collector:
             if self.with_api:
                 server, api_task, base = await self._start_api(wh)
             elif s.scraper.metrics_port is not None:
-                from scraper.telemetry import serve_metrics
-
                 metrics_runner, self.metrics_port = await serve_metrics(
                     self.telemetry.registry, s.scraper.metrics_host, s.scraper.metrics_port
                 )

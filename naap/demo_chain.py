@@ -15,11 +15,12 @@ import dataclasses
 import socket
 from pathlib import Path
 
-from naap.demo import Fleet, FleetMember, plan_fleet
-from naap.settings import Settings
+from exporter.common.net import EXPORTER_PORT
+from naap.collector import Collector, Running
+from naap.fleet import DEMO_OVERRIDES, Fleet, FleetMember, plan_fleet
+from naap.settings import Settings, with_overrides
 
 SERVICE_PORT = 8935  # go-livepeer's usual service port: only the host of the URI matters for metrics
-CONVENTION_PORT = 9935
 
 
 def _port_free_everywhere(port: int, hosts: list[str]) -> bool:
@@ -39,8 +40,8 @@ def _port_free_everywhere(port: int, hosts: list[str]) -> bool:
 
 def common_port(hosts: list[str], tries: int = 50) -> int:
     """The convention's port when it is free on every host, else another port free on all of them."""
-    if _port_free_everywhere(CONVENTION_PORT, hosts):
-        return CONVENTION_PORT
+    if _port_free_everywhere(EXPORTER_PORT, hosts):
+        return EXPORTER_PORT
     for _ in range(tries):
         with socket.socket() as s:
             s.bind((hosts[0], 0))
@@ -74,31 +75,27 @@ def register_fleet(chain, members: list[FleetMember], extra: bool = True) -> int
     return chain.set_pool(entries)
 
 
-def chain_demo_settings(members: list[FleetMember], rpc_url: str, controller: str, data_dir: Path, api_port: int) -> Settings:
-    return Settings(
-        warehouse={"data_dir": data_dir},
-        scraper={"interval_s": 5.0, "timeout_s": 4.0, "allow_loopback": True},
-        discovery={
-            "interval_s": 30.0,
-            "chain": {
-                "rpc_urls": [rpc_url],
-                "controller": controller,
-                "metrics_port": members[0].port,
-                "max_requests_per_s": 0,  # our own loopback chain: no rate to respect
-            },
-        },
-        scoring={"interval_s": 10.0},
-        api={"host": "127.0.0.1", "port": api_port},
-    )
+def chain_demo_settings(base: Settings, members: list[FleetMember], rpc_url: str, controller: str, data_dir: Path,
+                        api_port: int) -> Settings:  # fmt: skip
+    chain = {
+        "rpc_urls": [rpc_url],
+        "controller": controller,
+        "metrics_port": members[0].port,
+        "max_requests_per_s": 0,  # our own loopback chain: no rate to respect
+    }
+    return with_overrides(base, DEMO_OVERRIDES, {
+        "warehouse": {"data_dir": data_dir},
+        "discovery": {"interval_s": 30.0, "chain": chain},
+        "api": {"host": "127.0.0.1", "port": api_port},
+    })  # fmt: skip
 
 
-async def run_chain_demo(n: int, api_port: int, data_dir: Path, stop: asyncio.Event) -> None:
+async def run_chain_demo(base: Settings, n: int, api_port: int, data_dir: Path, stop: asyncio.Event) -> None:
     try:
         from discovery.localchain.chain import LocalChain
         from discovery.localchain.rpc import RpcServer
     except ImportError as e:
         raise RuntimeError(f"--chain needs the localchain extra (pip install -e '.[localchain]'): {e}") from None
-    from naap.collector import Collector, Running
 
     members = plan_chain_fleet(n)
     chain = await asyncio.to_thread(LocalChain)
@@ -124,7 +121,7 @@ async def run_chain_demo(n: int, api_port: int, data_dir: Path, stop: asyncio.Ev
             print(f"one walk by hand: naap discover --rpc {rpc.url} --controller {controller} --allow-loopback")
             print(f"{r.targets} targets, {r.refused} refused; scores appear after ~30 s; Ctrl-C stops everything.", flush=True)
 
-        await Collector(chain_demo_settings(members, rpc.url, controller, data_dir, api_port)).run(stop, ready)
+        await Collector(chain_demo_settings(base, members, rpc.url, controller, data_dir, api_port)).run(stop, ready)
     finally:
         await asyncio.to_thread(fleet.stop)
         rpc.stop()

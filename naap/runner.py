@@ -6,14 +6,15 @@ import asyncio
 import logging
 from typing import Any
 
-from naap.collector import Collector, build_discovery, record_snapshot
+from discovery.factory import build_discovery
+from naap.collector import Collector, record_snapshot
 from naap.settings import Settings
-from naap.warehouse import open_warehouse
-from scraper import errors as E
+from scraper import errors
+from scraper.factory import build_fetcher, build_scraper, build_sink
 from scraper.schedule import in_shard
 from scraper.scrape import scraper_identity
-from scraper.service import fetcher_from, scraper_from, sink_from
 from scraper.sink import ScrapeRecord
+from warehouse.migrations import open_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def _line(r: ScrapeRecord) -> dict[str, Any]:
 
 async def scrape_once(settings: Settings) -> list[dict[str, Any]]:
     """Scrape every (in-shard) target once, store the results, return one summary line per target."""
-    discovery = build_discovery(settings)
+    discovery = build_discovery(settings.discovery, settings.scraper.allow_loopback)
     try:
         snap = await discovery.walk()
     finally:
@@ -44,11 +45,10 @@ async def scrape_once(settings: Settings) -> list[dict[str, Any]]:
         await asyncio.to_thread(record_snapshot, wh, snap)
         sc = settings.scraper
         identity = scraper_identity()
-        sink = sink_from(settings, wh, identity)
+        sink = build_sink(sc, settings.warehouse, wh, identity)
         targets = [t for t in snap.accepted if in_shard(t, sc.shard_index, sc.shard_count)]
-        async with fetcher_from(settings) as fetcher:
-            scraper = scraper_from(settings, fetcher, sink)  # bounded to max_concurrency scrapes at once
-            scraper.identity = identity
+        async with build_fetcher(sc) as fetcher:
+            scraper = build_scraper(sc, fetcher, sink, identity)  # bounded to max_concurrency scrapes at once
             records = await asyncio.gather(*(scraper.scrape(t) for t in targets))
         for r in snap.refused:
             lines.append(
@@ -59,7 +59,7 @@ async def scrape_once(settings: Settings) -> list[dict[str, Any]]:
                     "duration_s": 0.0,
                     "bytes": 0,
                     "samples": 0,
-                    "error": E.REFUSED_ADDRESS,
+                    "error": errors.REFUSED_ADDRESS,
                     "message": f"refused: {r.reason}",
                 }
             )

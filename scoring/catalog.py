@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from naap.warehouse import Warehouse
+from warehouse.client import Warehouse
 
 
 @dataclass(frozen=True)

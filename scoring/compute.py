@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from naap.warehouse import Warehouse
-from scoring.config import SlaConfig
+from scoring.sla_config import SlaConfig
+from warehouse.client import Warehouse
 
 FPS_METRIC = "naap_stream_output_fps"
 
@@ -90,7 +90,8 @@ def wilson_lower(successes: int, n: int, z: float = 1.96) -> float:
     return max(0.0, (centre - margin) / denom)
 
 
-def _r(x: float) -> float:
+def rounded(x: float) -> float:
+    """Six decimals: what a published subscore carries (stable bytes across platforms)."""
     return round(float(x), 6)
 
 
@@ -124,8 +125,8 @@ def compute_scores(wh: Warehouse, config: SlaConfig, period: str, window_end_ms:
         subscores: dict[str, dict[str, Any]] = {}
         availability: dict[str, Any] = {"scheduled": scheduled, "successful": successful}
         if scheduled >= config.min_scrapes:
-            availability["value"] = _r(successful / scheduled)
-            availability["wilson_lower"] = _r(wilson_lower(successful, scheduled))
+            availability["value"] = rounded(successful / scheduled)
+            availability["wilson_lower"] = rounded(wilson_lower(successful, scheduled))
         else:
             availability["value"] = None
             availability["status"] = "insufficient_data"
@@ -134,7 +135,7 @@ def compute_scores(wh: Warehouse, config: SlaConfig, period: str, window_end_ms:
         n, p50, p95, ratio = fps.get(orch, (0, 0.0, 0.0, 0.0))
         out_fps: dict[str, Any] = {"samples": n}
         if n >= config.min_fps_samples:
-            out_fps.update(p50=_r(p50), p95=_r(p95), target_ratio=_r(ratio), value=_r(min(1.0, max(0.0, ratio))))
+            out_fps.update(p50=rounded(p50), p95=rounded(p95), target_ratio=rounded(ratio), value=rounded(min(1.0, max(0.0, ratio))))
         else:
             out_fps.update(value=None, status="insufficient_data")
         subscores["output_fps"] = out_fps

@@ -1,124 +1,15 @@
-"""The versioned SLA config: loaded, validated, and identified by version + content hash."""
+"""Scoring's configuration: which versioned SLA config to publish with, and how often.
+The `scoring` section of the settings (the SLA config itself is scoring/sla_config.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field
 
-CURRENT = "sla-v0.yaml"
+from exporter.common.configfile import Section
 
 
-class ConfigError(ValueError):
-    pass
-
-
-class _Workflow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    output_fps: float = Field(gt=0, le=1000)
-
-
-class _MinSamples(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    scrapes: int = Field(ge=1)
-    output_fps: int = Field(ge=1)
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: str = Field(pattern=r"^v[0-9][0-9a-z.\-]*$")
-    periods: dict[str, int]
-    step_s: int = Field(ge=1, le=86400)
-    min_samples: _MinSamples
-    weights: dict[str, float]
-    fps_percentile: float = Field(gt=0, lt=1)
-    workflows: dict[str, _Workflow]
-
-    @field_validator("periods")
-    @classmethod
-    def _periods(cls, v: dict[str, int]) -> dict[str, int]:
-        if not v:
-            raise ValueError("at least one period")
-        for name, secs in v.items():
-            if not name.replace("_", "").isalnum() or not (60 <= secs <= 90 * 86400):
-                raise ValueError(f"period {name!r}: name alphanumeric, 60 s <= length <= 90 days")
-        return v
-
-    @field_validator("weights")
-    @classmethod
-    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = set(v) - {"availability", "output_fps"}
-        if unknown:
-            raise ValueError(f"unknown subscores {sorted(unknown)}")
-        if any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
-            raise ValueError("weights must be >= 0 with a positive sum")
-        return v
-
-    @model_validator(mode="after")
-    def _default(self) -> "_Spec":
-        if "default" not in self.workflows:
-            raise ValueError("workflows needs a 'default' entry")
-        return self
-
-
-@dataclass(frozen=True)
-class SlaConfig:
-    version: str
-    hash: str
-    periods: dict[str, int]
-    step_s: int
-    min_scrapes: int
-    min_fps_samples: int
-    weights: dict[str, float]
-    fps_percentile: float
-    fps_targets: dict[str, float]  # model_id -> target fps; "default" included
-
-    def fps_target(self, model_id: str) -> float:
-        return self.fps_targets.get(model_id, self.fps_targets["default"])
-
-
-def _canonical_hash(data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def parse_config(text: str, origin: str = "<config>") -> SlaConfig:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{origin}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: must hold a mapping")
-    try:
-        spec = _Spec(**data)
-    except ValidationError as e:
-        msgs = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        raise ConfigError(f"{origin}: {msgs}") from None
-    canonical = spec.model_dump()
-    return SlaConfig(
-        version=spec.version,
-        hash=_canonical_hash(canonical),
-        periods=dict(spec.periods),
-        step_s=spec.step_s,
-        min_scrapes=spec.min_samples.scrapes,
-        min_fps_samples=spec.min_samples.output_fps,
-        weights=dict(spec.weights),
-        fps_percentile=spec.fps_percentile,
-        fps_targets={k: w.output_fps for k, w in spec.workflows.items()},
-    )
-
-
-def load_config(path: str | Path | None = None) -> SlaConfig:
-    if path is None:
-        text = resources.files("scoring.configs").joinpath(CURRENT).read_text(encoding="utf-8")
-        return parse_config(text, f"scoring/configs/{CURRENT}")
-    p = Path(path)
-    try:
-        return parse_config(p.read_text(encoding="utf-8"), str(p))
-    except OSError as e:
-        raise ConfigError(f"cannot read {p}: {e.strerror or e}") from None
+class ScoringSettings(Section):
+    config: Path | None = Field(None, description="SLA config YAML; default: the packaged current version.")
+    interval_s: float = Field(60.0, gt=0, description="Recompute scores this often.")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
-from naap.warehouse import Warehouse
+from exporter.common.clock import now_ms as wall_ms
 from scoring.compute import Score, aligned_window_end, compute_scores
-from scoring.config import SlaConfig
+from scoring.sla_config import SlaConfig
+from warehouse.client import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ SCORE_COLUMNS = (
 
 def publish_scores(wh: Warehouse, config: SlaConfig, now_ms: int | None = None) -> list[Score]:
     """Compute and store the scores of every configured period for the window ending at the last step."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = wall_ms() if now_ms is None else now_ms
     end = aligned_window_end(now_ms, config.step_s)
     out: list[Score] = []
     for period in config.periods:

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exporter.common.net import free_port
+
 SHAPES = ((1, 10), (1, 30), (2, 20), (2, 50), (4, 30), (4, 50), (4, 80), (8, 40), (8, 60), (8, 100), (2, 70), (1, 50))
 GPU_MODELS = ("RTX4090", "H100", "L40S", "A100", "RTX5090")
 
@@ -96,7 +98,8 @@ def parser_baselines(shapes: list[list[bytes]], seconds: float = 1.5) -> tuple[f
     rendered), on the same bodies."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from scraper.parse import Limits, parse_body
+    from scraper.limits import Limits
+    from scraper.parse import parse_body
     from scraper.textformat import SeriesCache
 
     bodies = [b for renders in shapes for b in renders]
@@ -130,21 +133,13 @@ def _rss_mib() -> float:
     return 0.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Fleet:
     """The exporter processes (spawned: they must not inherit the scraper's chDB engine)."""
 
     def __init__(self, shapes: list[list[bytes]], targets: int, processes: int) -> None:
         from scraper.benchfleet import serve
 
-        self.port = _free_port()
+        self.port = free_port()
         ctx = multiprocessing.get_context("spawn")
         self.procs, self.conns = [], []
         per = -(-targets // processes)
@@ -190,18 +185,17 @@ async def _scrape(res: BenchResult, fleet: Fleet, data_dir: Path, concurrency: i
     from datetime import timezone
 
     from discovery.target import make_target
-    from naap.settings import WarehouseSettings
-    from naap.warehouse import open_warehouse
     from scraper.benchfleet import address
+    from scraper.factory import tune_gc
     from scraper.fetch import Fetcher
-    from scraper.parse import Limits
+    from scraper.limits import Limits
     from scraper.schedule import ScrapeScheduler
     from scraper.scrape import Scraper
     from scraper.sink import WarehouseSink
     from scraper.telemetry import ScraperTelemetry
     from scraper.textformat import CacheBudget
-
-    from scraper.service import tune_gc
+    from warehouse.config import WarehouseSettings
+    from warehouse.migrations import open_warehouse
 
     tune_gc()  # as the collector does
     wh = await asyncio.to_thread(open_warehouse, WarehouseSettings(data_dir=data_dir, sample_ttl_days=0))

@@ -17,6 +17,8 @@ scraper one `float()` and one `struct.pack`.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass, field
+from typing import Callable
 
 # The table's column order, and the order our RowBinary rows carry them in.
 SAMPLE_COLUMNS = ("ts", "orchestrator", "instance", "metric", "labels", "value")
@@ -60,6 +62,46 @@ def series_fragment(name: str, labels: dict[str, str] | list[tuple[str, str]] | 
     """`metric, labels`: the part of a row that depends only on the series."""
     items = list(labels.items()) if isinstance(labels, dict) else list(labels)
     return string(name) + _uleb128(len(items)) + b"".join(string(k) + string(v) for k, v in items)
+
+
+@dataclass
+class Samples:
+    """A parsed body: each sample's series fragment (`metric, labels`) and value in body order, and the
+    exposition timestamps (ms) of the samples that carried one, by index. Values are tokens (the fast path,
+    converted at row time) or floats (the reference path); `float()` gives the same bits either way."""
+
+    frags: list[bytes] = field(default_factory=list)
+    values: list[str | float] = field(default_factory=list)
+    stamps: dict[int, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_rows(self, scrape_ms: int, orchestrator: str, instance: str, accept_ts: Callable[[int], bool]) -> tuple[bytes, int]:
+        """RowBinary rows for the samples table, and how many exposition timestamps `accept_ts` refused (those
+        samples get the scrape time)."""
+        if not self.values:
+            return b"", 0
+        prefix = row_prefix(orchestrator, instance)
+        floats = map(float, self.values)
+        if not self.stamps:
+            tails = [row_tail(scrape_ms, v) for v in floats]
+            return prefix + prefix.join(map(bytes.__add__, self.frags, tails)), 0
+        replaced = 0
+        rows = []
+        for i, (frag, value) in enumerate(zip(self.frags, floats)):
+            ts = self.stamps.get(i)
+            if ts is None:
+                ts = scrape_ms
+            elif not accept_ts(ts):
+                replaced += 1
+                ts = scrape_ms
+            rows.append(prefix + frag + row_tail(ts, value))
+        return b"".join(rows), replaced
+
+    def decoded(self) -> list[tuple[str, dict[str, str], float, int | None]]:
+        """(metric, labels, value, exposition timestamp or None) per sample: for tests and tools."""
+        return [(*parse_fragment(f), float(v), self.stamps.get(i)) for i, (f, v) in enumerate(zip(self.frags, self.values))]
 
 
 def _read_uleb128(data: bytes, pos: int) -> tuple[int, int]:

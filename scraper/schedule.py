@@ -26,7 +26,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from discovery.target import Target
-from scraper import errors as E
+from exporter.common.clock import Clock, now_ms
+from scraper import errors
 from scraper.scrape import Scraper
 from scraper.sink import ScrapeRecord, VoidWindow
 
@@ -63,7 +64,9 @@ class ScrapeScheduler:
         late_tolerance_s: float | None = None,
         pause_threshold_s: float = 2.0,
         void_min_targets: int = 5,
+        clock: Clock = now_ms,
     ) -> None:
+        self.clock = clock
         self.scraper = scraper
         self.interval_s = interval_s
         self.interval_ms = max(1, int(round(interval_s * 1000)))
@@ -152,10 +155,10 @@ class ScrapeScheduler:
         t = self._targets.get(key)
         if sink is None or t is None:
             return
-        now_ms = int(time.time() * 1000)
+        now = self.clock()
         for s in gap[-MAX_MISSED_ROWS_PER_GAP:]:
             sink.add(
-                ScrapeRecord(now_ms, s, t.url, t.orchestrator, t.instance, False, 0.0, 0, 0, E.MISSED,
+                ScrapeRecord(now, s, t.url, t.orchestrator, t.instance, False, 0.0, 0, 0, errors.MISSED,
                              "slot not run: the scraper was behind or not running", self.scraper.identity,
                              self.scraper.shard, void=True)
             )  # fmt: skip
@@ -171,17 +174,17 @@ class ScrapeScheduler:
 
     # -- one run ---------------------------------------------------------------------------------
     async def _run(self, target: Target) -> None:
-        now_ms = int(time.time() * 1000)
+        now = self.clock()
         key = target.key
         if key not in self._offsets_ms:
             return
-        slot = self.slot_of(key, now_ms)
+        slot = self.slot_of(key, now)
         last = self._last_slot.get(key)
         if last is not None and slot <= last:
             return  # this slot was already accounted (reported missed): never two rows for one slot
         self._account_gap(key, slot, include_slot=False)
         self._last_slot[key] = slot
-        late = (now_ms - slot) / 1000.0 > self.late_tolerance_s
+        late = (now - slot) / 1000.0 > self.late_tolerance_s
         self.scheduled += 1
         if late:
             self.late += 1
@@ -192,7 +195,7 @@ class ScrapeScheduler:
             return  # shutting down mid-scrape: no row (a clean stop drains first)
         r = self._rounds.setdefault(slot // self.interval_ms, [0, 0])
         r[0] += 1
-        if record.error_class in E.UNREACHABLE:
+        if record.error_class in errors.UNREACHABLE:
             r[1] += 1
 
     # -- watchdog --------------------------------------------------------------------------------
@@ -202,9 +205,9 @@ class ScrapeScheduler:
         if self.scraper.sink is not None:
             self.scraper.sink.add_void(VoidWindow(start_ms, end_ms, self.scraper.identity, self.scraper.shard, reason, detail))
 
-    def close_rounds(self, now_ms: int) -> None:
+    def close_rounds(self, at_ms: int) -> None:
         """Judge rounds whose scrapes have all finished: all unreachable at once → the scraper's fault."""
-        done_before = now_ms - int((self.timeout_s + 1.0) * 1000)
+        done_before = at_ms - int((self.timeout_s + 1.0) * 1000)
         for k in [k for k in self._rounds if (k + 1) * self.interval_ms <= done_before]:
             ran, unreachable = self._rounds.pop(k)
             if ran >= self.void_min_targets and unreachable == ran:

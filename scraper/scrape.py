@@ -16,10 +16,12 @@ import time
 from typing import Callable
 
 from discovery.target import Target
-from scraper import errors as E
-from scraper.errors import ScrapeError
+from exporter.common.clock import Clock, now_ms
+from exporter.common.httpfetch import FetchError
+from scraper import errors
 from scraper.fetch import Fetcher
-from scraper.parse import Limits, ParseOutcome, parse_body
+from scraper.limits import Limits
+from scraper.parse import ParseOutcome, parse_body
 from scraper.rows import MAX_TS_MS, MIN_TS_MS
 from scraper.sink import ScrapeRecord, WarehouseSink
 from scraper.telemetry import ScraperTelemetry
@@ -60,7 +62,9 @@ class Scraper:
         timestamps: TimestampPolicy | None = None,
         max_concurrency: int | None = None,
         cache_budget: CacheBudget | None = None,
+        clock: Clock = now_ms,
     ) -> None:
+        self.clock = clock
         self.fetcher = fetcher
         self.sink = sink
         self.limits = limits
@@ -94,13 +98,13 @@ class Scraper:
             return await self._scrape(target, scheduled_ms, late)
 
     async def _scrape(self, target: Target, scheduled_ms: int | None, late: bool) -> ScrapeRecord:
-        start_ms = int(time.time() * 1000)
+        start_ms = self.clock()
         t0 = time.perf_counter()
         self.in_flight += 1
         body_len = 0
         n = 0
         rows = b""
-        error_class, message = E.OK, ""
+        error_class, message = errors.OK, ""
         try:
             res = await self.fetcher.fetch(target.url)
             body_len = len(res.body)
@@ -114,15 +118,15 @@ class Scraper:
                 outcome, rows, replaced = self._parse(res.body, res.content_type, cache, start_ms, target, accept)
             n = len(outcome.samples)
             self.telemetry.parsed(outcome.path, replaced)
-        except ScrapeError as e:
+        except FetchError as e:  # fetch failures, and ScrapeError from parsing and limits
             error_class, message = e.error_class, str(e)
         except Exception as e:  # a bug of ours: counted and recorded, never fatal
             log.exception("scrape of %s failed unexpectedly", target.url)
-            error_class, message = E.INTERNAL, f"{type(e).__name__}: {e}"[:300]
+            error_class, message = errors.INTERNAL, f"{type(e).__name__}: {e}"[:300]
         finally:
             self.in_flight -= 1
         duration = time.perf_counter() - t0
-        up = error_class == E.OK
+        up = error_class == errors.OK
         record = ScrapeRecord(
             ts_ms=start_ms,
             scheduled_ms=scheduled_ms if scheduled_ms is not None else start_ms,

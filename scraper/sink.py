@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from naap.warehouse import Warehouse, WarehouseError
+from warehouse.client import Warehouse, WarehouseError
 from scraper.rows import INSERT_SETTINGS, ROW_COLUMNS, ROW_FORMAT
 
 log = logging.getLogger(__name__)
@@ -159,10 +159,6 @@ class WarehouseSink:
     @property
     def buffered_rows(self) -> int:
         return self._buffered_rows
-
-    @property
-    def buffered_bytes(self) -> int:
-        return self._buffered_bytes
 
     @property
     def queue_depth(self) -> int:

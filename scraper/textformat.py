@@ -25,12 +25,12 @@ a `# TYPE x counter` family whose name does not end in `_total` has its samples 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
-from scraper import errors as E
+from scraper import errors
 from scraper.errors import ScrapeError
-from scraper.rows import fragment_name, rename_fragment, row_prefix, row_tail, series_fragment
+from scraper.limits import Limits
+from scraper.rows import Samples, fragment_name, rename_fragment, series_fragment
 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _LNAME = r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*"
@@ -76,14 +76,6 @@ class Fallback(Exception):
     """The fast path cannot decide this body exactly; the reference parser must take it."""
 
 
-@dataclass(frozen=True)
-class TextLimits:
-    sample_limit: int
-    label_name_max: int
-    label_value_max: int
-    labels_per_series_max: int
-
-
 def comment_info(line: str) -> tuple:
     """What a comment line means to prometheus-client's text parser, or Fallback."""
     m = _TYPE.fullmatch(line)
@@ -103,7 +95,7 @@ def comment_info(line: str) -> tuple:
     raise Fallback("comment line the fast path does not model")
 
 
-def render_series(series: str, limits: TextLimits) -> bytes | None:
+def render_series(series: str, limits: Limits) -> bytes | None:
     """The row fragment of a series text, None if it is not one the fast path decides, or a limit error."""
     m = _PLAIN_SERIES.fullmatch(series)
     if m is not None:  # the common case, ~4x cheaper: no escapes in any label value
@@ -131,16 +123,16 @@ def render_series(series: str, limits: TextLimits) -> bytes | None:
     return _fragment(name, pairs, limits)
 
 
-def _check_lengths(k: str, v: str, limits: TextLimits) -> None:
+def _check_lengths(k: str, v: str, limits: Limits) -> None:
     if len(k) > limits.label_name_max:
-        raise ScrapeError(E.LABEL_LIMIT, f"label name longer than {limits.label_name_max}")
+        raise ScrapeError(errors.LABEL_LIMIT, f"label name longer than {limits.label_name_max}")
     if len(v) > limits.label_value_max:
-        raise ScrapeError(E.LABEL_LIMIT, f"label {k} value longer than {limits.label_value_max}")
+        raise ScrapeError(errors.LABEL_LIMIT, f"label {k} value longer than {limits.label_value_max}")
 
 
-def _fragment(name: str, pairs: list[tuple[str, str]], limits: TextLimits) -> bytes:
+def _fragment(name: str, pairs: list[tuple[str, str]], limits: Limits) -> bytes:
     if len(pairs) > limits.labels_per_series_max:
-        raise ScrapeError(E.LABEL_LIMIT, f"{len(pairs)} labels on one series (max {limits.labels_per_series_max})")
+        raise ScrapeError(errors.LABEL_LIMIT, f"{len(pairs)} labels on one series (max {limits.labels_per_series_max})")
     if len({k for k, _ in pairs}) != len(pairs):
         raise Fallback("duplicate label name")  # prometheus-client rejects the body; let it say so
     return series_fragment(name, pairs)
@@ -209,42 +201,7 @@ class SeriesCache:
         self.entries, self._old = {}, None
 
 
-@dataclass
-class TextSamples:
-    """A parsed body: row fragments and value tokens in body order, and the exposition timestamps (ms) of the
-    samples that carried one (by index)."""
-
-    frags: list[bytes]
-    values: list[str]
-    stamps: dict[int, int] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def to_rows(self, scrape_ms: int, orchestrator: str, instance: str, accept_ts: Callable[[int], bool]) -> tuple[bytes, int]:
-        """RowBinary rows for the samples table, and how many exposition timestamps were replaced by the scrape
-        time. Values go through float(), as in prometheus-client's parser (the tokens passed _VALUES)."""
-        if not self.values:
-            return b"", 0
-        prefix = row_prefix(orchestrator, instance)
-        floats = map(float, self.values)
-        if not self.stamps:
-            tails = [row_tail(scrape_ms, v) for v in floats]
-            return prefix + prefix.join(map(bytes.__add__, self.frags, tails)), 0
-        replaced = 0
-        rows = []
-        for i, (f, v) in enumerate(zip(self.frags, floats)):
-            ts = self.stamps.get(i)
-            if ts is None:
-                ts = scrape_ms
-            elif not accept_ts(ts):
-                replaced += 1
-                ts = scrape_ms
-            rows.append(prefix + f + row_tail(ts, v))
-        return b"".join(rows), replaced
-
-
-def parse_text(text: str, limits: TextLimits, cache: SeriesCache | None = None) -> TextSamples:
+def parse_text(text: str, limits: Limits, cache: SeriesCache | None = None) -> Samples:
     """Parse a text-format body. Raises Fallback (reference parser needed) or ScrapeError (limits)."""
     if "\r" in text or "\x0b" in text or "\x0c" in text:  # (three memchr scans: ~100x cheaper than a regex)
         raise Fallback("CR, VT or FF characters")
@@ -256,7 +213,7 @@ def parse_text(text: str, limits: TextLimits, cache: SeriesCache | None = None) 
     frags: list[bytes] = []
     values: list[str] = []
     stamps: dict[int, int] = {}
-    fa, va = frags.append, values.append
+    add_frag, add_value = frags.append, values.append
     get = cache.entries.get
     quirk = False
     for line in text.split("\n") if len(text) <= _PIECE else _lines(text):
@@ -296,24 +253,24 @@ def parse_text(text: str, limits: TextLimits, cache: SeriesCache | None = None) 
                             raise Fallback("sample line the fast path does not model")
                         cache.store(key, frag)
                     stamps[len(values)] = int(ts)
-                    fa(frag)  # type: ignore[arg-type]
-                    va(series[sp2 + 1 :])
+                    add_frag(frag)  # type: ignore[arg-type]
+                    add_value(series[sp2 + 1 :])
                     if check_limit and len(values) > limits.sample_limit:
                         cache.end(len(values))
-                        raise ScrapeError(E.SAMPLE_LIMIT, f"more than {limits.sample_limit} samples")
+                        raise ScrapeError(errors.SAMPLE_LIMIT, f"more than {limits.sample_limit} samples")
                     continue
                 cache.store(series, frag)
-        fa(frag)  # type: ignore[arg-type]
-        va(line[sp + 1 :])
+        add_frag(frag)  # type: ignore[arg-type]
+        add_value(line[sp + 1 :])
         if check_limit and len(values) > limits.sample_limit:
             cache.end(len(values))
-            raise ScrapeError(E.SAMPLE_LIMIT, f"more than {limits.sample_limit} samples")
+            raise ScrapeError(errors.SAMPLE_LIMIT, f"more than {limits.sample_limit} samples")
     cache.end(len(values))
     if values and _VALUES.fullmatch("\n".join(values) + "\n") is None:
         raise Fallback("a value spelling the fast path does not model")
     if quirk:
         _rename_untotalled_counters(_lines(text), frags, cache)
-    return TextSamples(frags, values, stamps)
+    return Samples(frags, values, stamps)
 
 
 _PIECE = 1 << 20

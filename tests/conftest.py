@@ -2,20 +2,22 @@
 
 chDB allows one data directory per process at a time, so the whole test session shares one directory
 and every test gets its own ClickHouse database inside it.
+
+The exporter's tests run on an exporter-only install (`pip install '.[exporter]'`): nothing of the collector
+is imported here at module level, only inside the fixtures that need it.
 """
 
 from __future__ import annotations
 
-import socket
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
-from naap.settings import Settings
-from naap.warehouse import Warehouse
-from naap.warehouse.migrations import apply_migrations
+if TYPE_CHECKING:
+    from naap.settings import Settings
+    from warehouse.client import Warehouse
 
 
 @pytest.fixture(scope="session")
@@ -29,8 +31,11 @@ def db_name() -> str:
 
 
 @pytest.fixture
-def warehouse(chdb_dir: Path, db_name: str) -> Iterator[Warehouse]:
+def warehouse(chdb_dir: Path, db_name: str) -> Iterator["Warehouse"]:
     """A migrated warehouse in a database of its own."""
+    from warehouse.client import Warehouse
+    from warehouse.migrations import apply_migrations
+
     wh = Warehouse(f"chdb://{chdb_dir}", db_name)
     apply_migrations(wh)
     yield wh
@@ -39,8 +44,10 @@ def warehouse(chdb_dir: Path, db_name: str) -> Iterator[Warehouse]:
 
 
 @pytest.fixture
-def settings(chdb_dir: Path, db_name: str) -> Settings:
+def settings(chdb_dir: Path, db_name: str) -> "Settings":
     """Collector settings on the session's chDB directory, loopback allowed, fast intervals."""
+    from naap.settings import Settings
+
     return Settings(
         warehouse={"data_dir": chdb_dir.parent, "dsn": f"chdb://{chdb_dir}", "database": db_name, "flush_interval_s": 0.2},
         scraper={"interval_s": 0.5, "timeout_s": 0.4, "allow_loopback": True},
@@ -49,18 +56,12 @@ def settings(chdb_dir: Path, db_name: str) -> Settings:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def fast_sla():
+def fast_sla() -> Any:
     """The packaged SLA config with 1 s window steps, so a few seconds of data are already scored."""
     from importlib import resources
 
-    from scoring.config import CURRENT, parse_config
+    from scoring.sla_config import CURRENT, parse_config
 
     text = resources.files("scoring.configs").joinpath(CURRENT).read_text()
     return parse_config(text.replace("step_s: 10", "step_s: 1"), "test")

@@ -10,8 +10,8 @@ import uvicorn
 
 from api.app import create_app
 from naap.settings import ApiSettings
-from naap.warehouse import Warehouse
-from scoring.config import load_config
+from warehouse.client import Warehouse
+from scoring.sla_config import load_config
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from conftest import free_port
+from exporter.common.net import free_port
 from exporter.config import ExporterConfig
 from exporter.server import Exporter, ExporterServer
 from naap.cli import cli

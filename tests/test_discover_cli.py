@@ -9,7 +9,7 @@ import sys
 from chain_fixtures import addr, chain, entries, rpc  # noqa: F401
 from click.testing import CliRunner
 
-from conftest import free_port
+from exporter.common.net import free_port
 from discovery.localchain.chain import LocalChain, PoolEntry
 from discovery.localchain.rpc import RpcServer
 from naap.cli import cli

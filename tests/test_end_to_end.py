@@ -13,7 +13,7 @@ from exporter.config import ExporterConfig
 from exporter.server import Exporter, ExporterServer
 from exporter.simulate import PROFILES, Profile
 from naap.collector import Collector, Running
-from naap.demo import demo_address
+from naap.fleet import demo_address
 from naap.settings import Settings
 
 # Offline 40 % of the time, in cycles short enough for a test.

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from naap.warehouse import Warehouse
-from naap.warehouse.migrations import (
+from warehouse.client import Warehouse
+from warehouse.migrations import (
     LEDGER_TABLE,
     MigrationError,
     apply_migrations,

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from naap.warehouse import Warehouse
-from scraper import errors as E
+from warehouse.client import Warehouse
+from scraper import errors
 from scraper.errors import ScrapeError
-from scraper.parse import Limits, ParsedSamples, parse_body, parse_exposition
+from scraper.limits import Limits
+from scraper.parse import parse_body, parse_exposition
 from scraper.rows import INSERT_SETTINGS, ROW_COLUMNS, ROW_FORMAT, SAMPLE_COLUMNS, decode_rows, parse_fragment
 from scraper.scrape import TimestampPolicy
-from scraper.textformat import CacheBudget, SeriesCache, TextSamples
+from scraper.textformat import CacheBudget, SeriesCache
 
 CORPUS = Path(__file__).parent / "data" / "expositions"
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -49,7 +50,7 @@ def reference(body: bytes, ctype: str) -> list[tuple] | str:
         p = parse_exposition(body, ctype, Limits())
     except ScrapeError as e:
         return e.error_class
-    return [(n, dict(lb), bits(v), ts) for n, lb, v, ts in zip(p.names, p.labels, p.values, p.timestamps)]
+    return [(n, lb, bits(v), ts) for n, lb, v, ts in p.decoded()]
 
 
 def ours(body: bytes, ctype: str, cache: SeriesCache | None = None) -> tuple[list[tuple] | str, str]:
@@ -58,15 +59,7 @@ def ours(body: bytes, ctype: str, cache: SeriesCache | None = None) -> tuple[lis
         outcome = parse_body(body, ctype, Limits(), cache)
     except ScrapeError as e:
         return e.error_class, "error"
-    s = outcome.samples
-    if isinstance(s, ParsedSamples):
-        return [(n, dict(lb), bits(v), ts) for n, lb, v, ts in zip(s.names, s.labels, s.values, s.timestamps)], outcome.path
-    assert isinstance(s, TextSamples)
-    out = []
-    for i, (frag, token) in enumerate(zip(s.frags, s.values)):
-        name, labels = parse_fragment(frag)
-        out.append((name, labels, bits(float(token)), s.stamps.get(i)))
-    return out, outcome.path
+    return [(n, lb, bits(v), ts) for n, lb, v, ts in outcome.samples.decoded()], outcome.path
 
 
 def corpus_files() -> list[Path]:
@@ -106,7 +99,7 @@ def test_openmetrics_features_reach_the_reference_parser_unharmed() -> None:
     names = {s[0] for s in got}
     assert {"request_seconds_bucket", "request_seconds_count", "build_info", "jobs_total", "jobs_created"} <= names
     # a body past "# EOF" is malformed OpenMetrics
-    assert ours(body + b"late 1\n", OPENMETRICS)[0] == E.PARSE
+    assert ours(body + b"late 1\n", OPENMETRICS)[0] == errors.PARSE
 
 
 _NOISE = [" ", "\t", '"', "\\", "{", "}", ",", "=", "#", "0", "9", "e", "-", "+", ".", "_", "\r", "\n", "\xa0",
@@ -194,7 +187,7 @@ def test_stored_rows_equal_the_reference_samples(warehouse: Warehouse) -> None:
         rows, _ = outcome.samples.to_rows(scrape_ms, orch, "h:1", policy.for_scrape(scrape_ms))
         warehouse.insert_raw("samples", ROW_COLUMNS, rows, fmt=ROW_FORMAT, settings=INSERT_SETTINGS)
         p = parse_exposition(body, ctype, Limits())
-        for name, labels, value, ts in zip(p.names, p.labels, p.values, p.timestamps):
+        for name, labels, value, ts in p.decoded():
             for col, v in zip(ref_cols, (ts if ts is not None else scrape_ms, orch, "h:1", name, labels, value)):
                 col.append(v)
     # clickhouse-connect's native insert takes DateTime64 as integer ms
@@ -245,10 +238,10 @@ def test_limits_are_enforced_on_the_fast_path() -> None:
     long_name = ("m{" + "n" * 200 + '="v"} 1\n').encode()
     many = ("m{" + ",".join(f'l{i}="v"' for i in range(80)) + "} 1\n").encode()
     for body in (long_value, long_name, many):
-        assert ours(body, TEXT)[0] == E.LABEL_LIMIT
-        assert reference(body, TEXT) == E.LABEL_LIMIT
+        assert ours(body, TEXT)[0] == errors.LABEL_LIMIT
+        assert reference(body, TEXT) == errors.LABEL_LIMIT
     lots = "".join(f"s{{i=\"{i}\"}} 1\n" for i in range(1000)).encode()
     limits = Limits(sample_limit=500)
     with pytest.raises(ScrapeError) as info:
         parse_body(lots, TEXT, limits, None)
-    assert info.value.error_class == E.SAMPLE_LIMIT
+    assert info.value.error_class == errors.SAMPLE_LIMIT

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 from chain_fixtures import addr, chain, lpt, rpc  # noqa: F401
 
-from conftest import free_port
+from exporter.common.net import free_port
 from discovery.localchain.chain import LocalChain, PoolEntry
 from discovery.localchain.rpc import RpcServer
 from exporter.config import ExporterConfig

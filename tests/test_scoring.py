@@ -6,9 +6,9 @@ from importlib import resources
 
 import pytest
 
-from naap.warehouse import Warehouse
+from warehouse.client import Warehouse
 from scoring.compute import compute_scores, wilson_lower
-from scoring.config import CURRENT, ConfigError, load_config, parse_config
+from scoring.sla_config import CURRENT, ConfigError, load_config, parse_config
 from scoring.store import latest_scores, publish_scores
 from scraper.rows import SAMPLE_COLUMNS
 from scraper.sink import SCRAPE_COLUMNS

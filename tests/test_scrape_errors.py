@@ -10,11 +10,11 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from conftest import free_port
+from exporter.common.net import free_port
 from discovery.safety import RefusedAddress
 from discovery.target import make_target
-from naap.warehouse import Warehouse
-from scraper import errors as E
+from warehouse.client import Warehouse
+from scraper import errors
 from scraper.fetch import Fetcher, GuardedResolver
 from scraper.scrape import Scraper
 from scraper.sink import WarehouseSink
@@ -75,11 +75,11 @@ async def test_each_failure_is_classified_and_neighbours_succeed(server, warehou
             records = await asyncio.gather(*(scraper.scrape(t) for t in targets.values()))
             got = {name: r.error_class for name, r in zip(targets, records)}
             assert got == {
-                "good": E.OK,
-                "down": E.CONNECT,
-                "slow": E.TIMEOUT,
-                "garbage": E.PARSE,
-                "500": E.HTTP_STATUS,
+                "good": errors.OK,
+                "down": errors.CONNECT,
+                "slow": errors.TIMEOUT,
+                "garbage": errors.PARSE,
+                "500": errors.HTTP_STATUS,
             }
             slow = records[list(targets).index("slow")]
             assert slow.duration_s < 2.0  # bounded by the timeout, not by the target
@@ -90,7 +90,7 @@ async def test_each_failure_is_classified_and_neighbours_succeed(server, warehou
     ).rows
     assert len(rows) == 10
     classes = {(r[0], r[1]) for r in rows}
-    assert ("0x" + "1" * 40, E.OK) in classes and ("0x" + "3" * 40, E.TIMEOUT) in classes
+    assert ("0x" + "1" * 40, errors.OK) in classes and ("0x" + "3" * 40, errors.TIMEOUT) in classes
     assert warehouse.scalar("SELECT count() FROM samples") == 4  # 2 samples × 2 good scrapes, nothing else
     assert hits["good"] == 2
 
@@ -100,7 +100,7 @@ async def test_loopback_refused_unless_allowed_without_connecting(server, wareho
     t = make_target(f"{base}/good")
     async with Fetcher(timeout_s=0.5, max_body_bytes=1 << 20, allow_loopback=False) as fetcher:
         record = await Scraper(fetcher, None).scrape(t)
-    assert record.error_class == E.REFUSED_ADDRESS and not record.up
+    assert record.error_class == errors.REFUSED_ADDRESS and not record.up
     assert "good" not in hits  # refused before any connection
 
 
@@ -136,5 +136,5 @@ async def test_name_resolving_to_loopback_is_refused_at_connect_time(server) -> 
     resolver = GuardedResolver(allow_loopback=False, inner=StubResolver({"orch.example": "127.0.0.1"}))
     async with Fetcher(timeout_s=0.5, max_body_bytes=1 << 20, allow_loopback=False, resolver=resolver) as fetcher:
         record = await Scraper(fetcher, None).scrape(make_target(f"http://orch.example:{port}/good"))
-    assert record.error_class == E.REFUSED_ADDRESS, record
+    assert record.error_class == errors.REFUSED_ADDRESS, record
     assert "good" not in hits

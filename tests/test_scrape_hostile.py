@@ -18,12 +18,12 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from conftest import free_port
+from exporter.common.net import free_port
 from discovery.target import make_target
-from naap.warehouse import Warehouse
-from scraper import errors as E
+from warehouse.client import Warehouse
+from scraper import errors
 from scraper.fetch import Fetcher, GuardedResolver
-from scraper.parse import Limits
+from scraper.limits import Limits
 from scraper.scrape import Scraper
 from scraper.sink import WarehouseSink
 
@@ -194,28 +194,28 @@ async def fleet(bodies: dict[str, bytes]):
 
 
 EXPECTED = {
-    "hang": E.TIMEOUT,
-    "slowloris": E.TIMEOUT,
-    "big_with_length": E.BODY_TOO_LARGE,
-    "big_chunked": E.BODY_TOO_LARGE,
-    "gzip_bomb": E.BODY_TOO_LARGE,
-    "million_series": E.SAMPLE_LIMIT,
-    "long_label_value": E.LABEL_LIMIT,
-    "long_label_name": E.LABEL_LIMIT,
-    "malformed": E.PARSE,
-    "wrong_content_type": E.CONTENT_TYPE,
-    "http_500": E.HTTP_STATUS,
-    "http_503": E.HTTP_STATUS,
-    "cut_short": E.CONNECTION,
-    "redirect_loop": E.REDIRECT,
-    "redirect_private": E.REDIRECT,
-    "redirect_metadata": E.REDIRECT,
-    "redirect_refused_port": E.CONNECT,
-    "tls_self_signed": E.TLS,
-    "tls_to_plain_http": E.TLS,
-    "garbage_http": E.PROTOCOL,
-    "refused": E.CONNECT,
-    "dns_failure": E.DNS,
+    "hang": errors.TIMEOUT,
+    "slowloris": errors.TIMEOUT,
+    "big_with_length": errors.BODY_TOO_LARGE,
+    "big_chunked": errors.BODY_TOO_LARGE,
+    "gzip_bomb": errors.BODY_TOO_LARGE,
+    "million_series": errors.SAMPLE_LIMIT,
+    "long_label_value": errors.LABEL_LIMIT,
+    "long_label_name": errors.LABEL_LIMIT,
+    "malformed": errors.PARSE,
+    "wrong_content_type": errors.CONTENT_TYPE,
+    "http_500": errors.HTTP_STATUS,
+    "http_503": errors.HTTP_STATUS,
+    "cut_short": errors.CONNECTION,
+    "redirect_loop": errors.REDIRECT,
+    "redirect_private": errors.REDIRECT,
+    "redirect_metadata": errors.REDIRECT,
+    "redirect_refused_port": errors.CONNECT,
+    "tls_self_signed": errors.TLS,
+    "tls_to_plain_http": errors.TLS,
+    "garbage_http": errors.PROTOCOL,
+    "refused": errors.CONNECT,
+    "dns_failure": errors.DNS,
 }
 
 
@@ -248,7 +248,7 @@ async def test_every_hostile_target_is_classified_bounded_and_harmless(fleet, wa
     assert await sink.flush()
     rows = warehouse.query("SELECT error_class, count() FROM scrapes GROUP BY error_class").rows
     stored = dict(rows)
-    assert stored[E.OK] == 10
+    assert stored[errors.OK] == 10
     assert sum(stored.values()) == 2 * (len(hostile) + len(good))
     assert warehouse.scalar("SELECT count() FROM samples") == 10 * 40  # good neighbours' samples, nothing else
     messages = dict(warehouse.query("SELECT target, any(error) FROM scrapes GROUP BY target").rows)
@@ -278,7 +278,7 @@ async def test_loopback_is_refused_unless_allowed_and_without_connecting(fleet) 
             literal = await scraper.scrape(make_target(f"http://127.0.0.1:{port}/metrics"))
             named = await scraper.scrape(make_target(f"http://orch.example:{port}/metrics"))
             localhost = await scraper.scrape(make_target(f"http://localhost:{port}/metrics"))
-        assert [r.error_class for r in (literal, named, localhost)] == [E.REFUSED_ADDRESS] * 3
+        assert [r.error_class for r in (literal, named, localhost)] == [errors.REFUSED_ADDRESS] * 3
         assert hits == 0  # refused before any connection
     finally:
         await runner.cleanup()

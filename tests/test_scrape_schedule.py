@@ -15,11 +15,11 @@ from pathlib import Path
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from conftest import free_port
+from exporter.common.net import free_port
 from discovery.target import make_target
-from naap.warehouse import Warehouse
+from warehouse.client import Warehouse
 from scoring.compute import compute_scores
-from scraper import errors as E
+from scraper import errors
 from scraper.fetch import Fetcher
 from scraper.schedule import ScrapeScheduler, in_shard, offset_s
 from scraper.scrape import Scraper
@@ -117,7 +117,7 @@ async def test_a_stalled_loop_leaves_void_rows_and_a_paused_window(warehouse: Wa
     rows = warehouse.query(
         "SELECT orchestrator, error_class, up, void, toUnixTimestamp64Milli(scheduled_ts) FROM scrapes ORDER BY 5"
     ).rows
-    missed = [r for r in rows if r[1] == E.MISSED]
+    missed = [r for r in rows if r[1] == errors.MISSED]
     assert len(missed) >= 4 and all(r[3] == 1 and r[2] == 0 for r in missed)
     # One row per slot and target: nothing scheduled is lost, nothing is counted twice.
     for orch in ("0x" + "a" * 40, "0x" + "b" * 40):

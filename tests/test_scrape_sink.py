@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from conftest import free_port
+from exporter.common.net import free_port
 from naap.settings import WarehouseSettings
-from naap.warehouse import Warehouse, WarehouseError, open_warehouse
+from warehouse.client import Warehouse, WarehouseError
+from warehouse.migrations import open_warehouse
 from scraper.rows import row_prefix, row_tail, series_fragment
 from scraper.sink import ScrapeRecord, WarehouseSink
 

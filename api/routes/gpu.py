@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from litestar import get
@@ -10,6 +9,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from api.params import duration_s, eth_address, short_text
+from exporter.common.clock import now_ms
 from scoring.catalog import GpuFilter, gpu_metrics
 
 
@@ -38,6 +38,6 @@ def gpu_metrics_handler(
         workflow=short_text(workflow, "workflow"),
     )
     secs = duration_s(time_range, "time_range")
-    end_ms = int(time.time() * 1000)
+    end_ms = now_ms()
     rows = gpu_metrics(state.warehouse, f, end_ms - secs * 1000, end_ms)
     return {"time_range": time_range, "start": end_ms - secs * 1000, "end": end_ms, "count": len(rows), "gpus": rows}

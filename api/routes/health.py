@@ -7,11 +7,11 @@ from typing import Any
 from litestar import Response, get
 from litestar.datastructures import State
 
-import naap
+from exporter.common.meta import version
 
 
 @get("/healthz", sync_to_thread=True, summary="Health", tags=["health"])
 def healthz(state: State) -> Response[dict[str, Any]]:
     ok = state.warehouse.ping()
-    body = {"status": "ok" if ok else "degraded", "warehouse": "ok" if ok else "unreachable", "version": naap.__version__}
+    body = {"status": "ok" if ok else "degraded", "warehouse": "ok" if ok else "unreachable", "version": version()}
     return Response(body, status_code=200 if ok else 503)

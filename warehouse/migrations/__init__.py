@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import time
 from dataclasses import dataclass
 from importlib import resources
 
-from naap.warehouse.client import Warehouse, WarehouseError
+from exporter.common.clock import now_ms
+from warehouse.client import Warehouse, WarehouseError
+from warehouse.config import WarehouseSettings
+from warehouse.dsn import is_embedded
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ def apply_migrations(wh: Warehouse) -> list[Migration]:
         wh.insert_rows(
             LEDGER_TABLE,
             ["version", "name", "checksum", "applied_at"],
-            [(mig.version, mig.name, mig.checksum, int(time.time() * 1000))],
+            [(mig.version, mig.name, mig.checksum, now_ms())],
         )
         applied_now.append(mig)
     return applied_now
@@ -150,3 +152,15 @@ def apply_retention(wh: Warehouse, sample_ttl_days: int) -> None:
     else:
         wh.command(f"ALTER TABLE samples MODIFY TTL toDateTime(ts) + toIntervalDay({int(sample_ttl_days)})")
     log.info("raw sample retention set to %s days", sample_ttl_days or "unlimited")
+
+
+def open_warehouse(settings: WarehouseSettings, migrate: bool = True) -> Warehouse:
+    """Open the configured warehouse and (by default) bring its schema up to date and its retention in line."""
+    dsn = settings.resolved_dsn()
+    if is_embedded(dsn):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    wh = Warehouse(dsn, settings.database)
+    if migrate:
+        apply_migrations(wh)
+        apply_retention(wh, settings.sample_ttl_days)
+    return wh

@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-if TYPE_CHECKING:
-    from naap.settings import WarehouseSettings
+from warehouse.dsn import is_embedded, redact_dsn
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +34,13 @@ class QueryResult:
         return [dict(zip(self.columns, r)) for r in self.rows]
 
 
-def _redact(dsn: str) -> str:
-    if "@" in dsn and "://" in dsn:
-        scheme, rest = dsn.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return dsn
-
-
 class Warehouse:
     """A thin, thread-safe facade over one clickhouse-connect client bound to one database."""
 
     def __init__(self, dsn: str, database: str = "naap") -> None:
         self.dsn = dsn
         self.database = database
-        self.embedded = dsn.lower().startswith("chdb://")
+        self.embedded = is_embedded(dsn)
         self._write_lock = threading.Lock()
         try:
             bootstrap = clickhouse_connect.get_client(dsn=dsn)
@@ -58,7 +50,7 @@ class Warehouse:
                 bootstrap.close()
             self._client: Client = clickhouse_connect.get_client(dsn=dsn, database=database)
         except Exception as e:  # clickhouse-connect raises many types; callers need one
-            raise WarehouseError(f"cannot open warehouse {_redact(dsn)}: {e}") from e
+            raise WarehouseError(f"cannot open warehouse {redact_dsn(dsn)}: {e}") from e
 
     # -- reads ---------------------------------------------------------------------------------
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
@@ -135,18 +127,3 @@ class Warehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_warehouse(settings: "WarehouseSettings", migrate: bool = True) -> Warehouse:
-    """Open the configured warehouse and (by default) bring its schema up to date."""
-    from naap.warehouse.migrations import apply_migrations, apply_retention
-
-    dsn = settings.resolved_dsn()
-    if dsn.lower().startswith("chdb://"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    wh = Warehouse(dsn, settings.database)
-    if migrate:
-        apply_migrations(wh)
-        apply_retention(wh, settings.sample_ttl_days)
-    return wh
-
