@@ -36,11 +36,20 @@ class ExporterConfigError(ConfigFileError):
 
 
 def _http_url(v: str | None) -> str | None:
+    """An http(s) URL a source can fetch, or None; ValueError (the message names what is wrong) otherwise."""
     if v is None or v == "":
         return None
+    if any(c.isspace() or ord(c) < 32 for c in v):
+        raise ValueError("must be an http(s)://host[:port]/path URL without spaces or control characters")
     parts = urlsplit(v)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http(s)://host[:port]/path URL")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has a port that is not a number in 1..65535") from None
+    if port == 0:
+        raise ValueError("has port 0, which nothing can listen on")
     return v
 
 

@@ -178,6 +178,9 @@ def test_naap_exporter_help_documents_every_option() -> None:
     ("args", "config", "message"),
     [
         (["--dcgm-url", "ftp://x/metrics"], None, "dcgm.url"),
+        (["--dcgm", "url", "--dcgm-url", "http://127.0.0.1:99999/metrics"], None, "dcgm.url"),
+        (["--dcgm-url", "http://127.0.0.1:9400/met rics"], None, "dcgm.url"),
+        (["--livepeer-url", "http://127.0.0.1:0/metrics"], None, "livepeer.url"),
         (["--dcgm", "url"], None, "dcgm.mode=url needs dcgm.url"),
         (["--port", "9000", "--push-port", "9000"], None, "push.port must differ"),
         (["--push-allow", "not-a-net"], None, "not an IP network"),
@@ -216,8 +219,13 @@ def test_naap_exporter_simulate_serves_the_full_exposition(tmp_path: Path) -> No
     )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("naap exporter serving http://127.0.0.1:"), line + (proc.stderr.read() if proc.stderr else "")
+        if not line:  # it exited: its stderr says why (read only then, or the read would wait for ever)
+            proc.wait(timeout=10)
+            pytest.fail(proc.stderr.read() if proc.stderr else "no output")
+        # Where it really listens, then the URL to use from this host as the last word.
+        assert line.startswith("naap exporter listening on 127.0.0.1:") and "(loopback only); from this host: " in line, line
         url = line.split()[-1]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/metrics"), line
         import time
         import urllib.request
 

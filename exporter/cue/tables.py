@@ -27,6 +27,7 @@ class PeakEntry(BaseModel):
     fp16_tensor: float = Field(gt=0, description="TFLOP/s, dense")
     fp32: float = Field(gt=0, description="TFLOP/s")
     fp64: float | None = Field(None, ge=0, description="TFLOP/s")
+    sms: int | None = Field(None, gt=0, le=1024, description="SMs of the whole GPU (scales the peak of a MIG instance)")
     source: str = Field(min_length=3)
 
     @field_validator("match")
@@ -66,6 +67,15 @@ class Peak:
     fp16_tensor: float  # FLOP/s
     fp32: float
     fp64: float
+    sms: int | None = None  # SMs of the whole GPU, when the table gives it
+
+    def share(self, instance_sms: int | None) -> Peak | None:
+        """The peak of a MIG instance with `instance_sms` SMs: this peak x instance_sms / sms (at most the whole
+        GPU's). None when either SM count is unknown — then no proxy CUE rather than a guessed one."""
+        if not self.sms or not instance_sms or instance_sms <= 0:
+            return None
+        f = min(1.0, instance_sms / self.sms)
+        return Peak(f"{self.key}/{instance_sms}sm", self.fp16_tensor * f, self.fp32 * f, self.fp64 * f, instance_sms)
 
 
 def _load(path: Path | None, packaged: str) -> Any:
@@ -110,7 +120,7 @@ class CueTables:
         if gpu_name not in self._cache:
             hit = next((e for rx, e in self._patterns if rx.search(gpu_name)), None)
             self._cache[gpu_name] = (
-                Peak(hit.key, hit.fp16_tensor * 1e12, hit.fp32 * 1e12, (hit.fp64 or 0.0) * 1e12) if hit else None
+                Peak(hit.key, hit.fp16_tensor * 1e12, hit.fp32 * 1e12, (hit.fp64 or 0.0) * 1e12, hit.sms) if hit else None
             )
         return self._cache[gpu_name]
 

@@ -57,6 +57,10 @@ class SimulatedGpuSource:
         self._temps = [35.0 + self._rng.random() * 5 for _ in range(count)]
         self._energy = [0.0] * count
 
+    @property
+    def reason(self) -> str:
+        return "" if self.uuids else "no simulated GPUs (--gpus 0)"
+
     def available(self) -> bool:
         return bool(self.uuids)
 

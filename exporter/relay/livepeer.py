@@ -2,6 +2,10 @@
 live-pipeline series under the exporter's labels, so capacity rate and missing capacity can be derived
 next to the exporter's own stream and GPU families.
 
+Only what go-livepeer said in its last answer is shown: when a read fails (go-livepeer stopped, a timeout, a
+bad body) every relayed series disappears at once and `naap_exporter_source_up{source="livepeer"}` is 0; a
+go-livepeer that is down when the exporter starts is the same, not a start-up error.
+
 Names are go-livepeer's (monitor/census.go, OpenCensus views under the `livepeer` namespace); counters gain
 the `_total` suffix. Labels are rewritten to the exporter's: `model_name` becomes `model_id`, `pipeline` and
 `error_code` stay, node and per-stream labels (`node_id`, `node_type`, `orchestrator_uri`, `manifest_id`,
@@ -55,13 +59,17 @@ Snapshot = dict[str, dict[tuple[str, ...], float]]
 
 def parse_livepeer(text: str) -> tuple[Snapshot, int]:
     """The relayed families of a go-livepeer exposition, aggregated over dropped labels; and how many
-    samples were refused (bad value, over-long label, over the series cap)."""
+    samples were refused (bad value, over-long label, over the series cap). SourceError when the text is not
+    an exposition, or is one without a single `livepeer_*` family (the URL is not go-livepeer's -monitor
+    /metrics: relaying nothing from it must not read as a healthy relay)."""
     snap: Snapshot = {}
     refused = 0
     try:
         families = list(text_string_to_metric_families(text))
     except ValueError as e:
         raise SourceError(f"not a Prometheus exposition ({e})") from None
+    if not any(fam.name.startswith("livepeer_") for fam in families):
+        raise SourceError("no livepeer_* families: is this go-livepeer's /metrics (started with -monitor)?")
     for fam in families:
         name = fam.name[:-6] if fam.name.endswith("_total") else fam.name
         spec = _BY_NAME.get(name)
