@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Callable
 
 # The table's column order, and the order our RowBinary rows carry them in.
 SAMPLE_COLUMNS = ("ts", "orchestrator", "instance", "metric", "labels", "value")
@@ -28,7 +27,7 @@ ROW_FORMAT = "RowBinary"
 # Settings every samples insert runs with: one thread, the writer is one of two cores' worth of work.
 INSERT_SETTINGS = {"max_threads": 1, "max_insert_threads": 1}
 
-# DateTime64(3)'s range; timestamps outside it never reach a row (see TimestampPolicy).
+# DateTime64(3)'s range; timestamps outside it never reach a row (see scraper/append.py).
 MIN_TS_MS = -2_208_988_800_000  # 1900-01-01
 MAX_TS_MS = 10_413_791_999_999  # 2299-12-31 23:59:59.999
 
@@ -47,10 +46,23 @@ def _uleb128(n: int) -> bytes:
             return bytes(out)
 
 
+_SHORT = [bytes((n,)) for n in range(0x80)]  # the LEB128 length of strings under 128 bytes: one byte
+_NAMES: dict[str, bytes] = {}  # label and metric names repeat across every series: encoded once
+
+
 def string(s: str) -> bytes:
     b = s.encode("utf-8")
     n = len(b)
-    return (bytes((n,)) if n < 0x80 else _uleb128(n)) + b
+    return (_SHORT[n] if n < 0x80 else _uleb128(n)) + b
+
+
+def _name(s: str) -> bytes:
+    b = _NAMES.get(s)
+    if b is None:
+        b = string(s)
+        if len(_NAMES) < 10_000:
+            _NAMES[s] = b
+    return b
 
 
 def row_prefix(orchestrator: str, instance: str) -> bytes:
@@ -60,8 +72,13 @@ def row_prefix(orchestrator: str, instance: str) -> bytes:
 
 def series_fragment(name: str, labels: dict[str, str] | list[tuple[str, str]] | tuple) -> bytes:
     """`metric, labels`: the part of a row that depends only on the series."""
-    items = list(labels.items()) if isinstance(labels, dict) else list(labels)
-    return string(name) + _uleb128(len(items)) + b"".join(string(k) + string(v) for k, v in items)
+    items = list(labels.items()) if isinstance(labels, dict) else labels
+    n = len(items)
+    parts = [_name(name), _SHORT[n] if n < 0x80 else _uleb128(n)]
+    for k, v in items:
+        parts.append(_name(k))
+        parts.append(string(v))
+    return b"".join(parts)
 
 
 @dataclass
@@ -77,27 +94,20 @@ class Samples:
     def __len__(self) -> int:
         return len(self.values)
 
-    def to_rows(self, scrape_ms: int, orchestrator: str, instance: str, accept_ts: Callable[[int], bool]) -> tuple[bytes, int]:
-        """RowBinary rows for the samples table, and how many exposition timestamps `accept_ts` refused (those
-        samples get the scrape time)."""
+    def to_rows(self, scrape_ms: int, orchestrator: str, instance: str) -> bytes:
+        """RowBinary rows for the samples table: each sample at its exposition timestamp, or the scrape's start
+        when it carried none (which timestamps are kept is the append step's decision, scraper/append.py)."""
         if not self.values:
-            return b"", 0
+            return b""
         prefix = row_prefix(orchestrator, instance)
         floats = map(float, self.values)
         if not self.stamps:
             tails = [row_tail(scrape_ms, v) for v in floats]
-            return prefix + prefix.join(map(bytes.__add__, self.frags, tails)), 0
-        replaced = 0
-        rows = []
-        for i, (frag, value) in enumerate(zip(self.frags, floats)):
-            ts = self.stamps.get(i)
-            if ts is None:
-                ts = scrape_ms
-            elif not accept_ts(ts):
-                replaced += 1
-                ts = scrape_ms
-            rows.append(prefix + frag + row_tail(ts, value))
-        return b"".join(rows), replaced
+            return prefix + prefix.join(map(bytes.__add__, self.frags, tails))
+        stamps = self.stamps
+        return b"".join(
+            prefix + frag + row_tail(stamps.get(i, scrape_ms), value) for i, (frag, value) in enumerate(zip(self.frags, floats))
+        )
 
     def decoded(self) -> list[tuple[str, dict[str, str], float, int | None]]:
         """(metric, labels, value, exposition timestamp or None) per sample: for tests and tools."""
