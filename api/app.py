@@ -36,7 +36,8 @@ def create_app(
     settings = settings or ApiSettings()
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
-        exclude=["/healthz", "/docs", "/schema", "/metrics"],
+        # Anchored: an unanchored "/metrics" also matched inside "/v1/gpu/metrics" and exempted it.
+        exclude=["^/healthz$", "^/docs$", "^/schema(/.*)?$", "^/metrics$"],
     )
     return Litestar(
         route_handlers=[sla_compliance, gpu_metrics_handler, healthz, docs_page, http_sd, discovery_targets, service_metrics],

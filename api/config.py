@@ -12,3 +12,6 @@ class ApiSettings(Section):
     port: int = Field(8000, ge=0, le=65535, description="API port (0 picks a free one).")
     cors_origins: list[str] = Field(default_factory=lambda: ["*"], description="Origins allowed to embed the API (CORS).")
     rate_limit_per_minute: int = Field(600, ge=1, description="Public requests per client per minute.")
+    query_timeout_s: float = Field(
+        10.0, ge=1, le=300, description="Server-side time limit of one API query (read-only); past it the API answers 503."
+    )

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from discovery.safety import url_host
 from discovery.static import normalise_url
 from exporter.common.net import EXPORTER_PORT
 
@@ -96,9 +97,13 @@ def metrics_url(service_uri: str | None, convention: Convention = Convention(), 
     if service_uri is None:
         raise UriProblem("no_service_uri")
     check_service_uri(service_uri)
-    host = urlsplit(service_uri).hostname or ""
+    hp = url_host(service_uri)
+    if isinstance(hp, str):
+        raise UriProblem("malformed_service_uri", hp)
     o = override or Override()
     scheme = o.scheme or convention.scheme
     port = o.port if o.port is not None else convention.port
     path = o.path or convention.path
-    return f"{scheme}://{_url_host(host.lower())}:{port}{path}"
+    # The host as a resolver sees it (lowercase, IDNA, no trailing dot): two spellings of one host give one URL,
+    # so orchestrators sharing a host are seen to collide instead of being scraped twice.
+    return f"{scheme}://{_url_host(hp[0])}:{port}{path}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from discovery.safety import Resolver, resolved_refusal, system_resolver, url_refusal
-from discovery.static import dedupe, load_target_file, normalise_url
+from discovery.static import load_target_file, normalise_url
 from discovery.target import Target, make_target
 from exporter.common.clock import Clock, now_ms
 
@@ -150,6 +150,8 @@ class Discovery:
                 accepted.append(t)
             else:
                 refused.append(Refused(t, reason))
+        accepted, collided = one_orchestrator_per_url(accepted)
+        refused.extend(collided)
         before = {(r.target.url, r.target.orchestrator, r.reason) for r in self.last.refused} if self.last else set()
         for r in refused:
             # New refusals at INFO; the same refusal again at every walk only at DEBUG.
@@ -160,7 +162,7 @@ class Discovery:
         snap = Snapshot(
             snapshot_id=uuid.uuid4().hex,
             ts_ms=self.clock(),
-            accepted=dedupe(accepted),
+            accepted=accepted,
             refused=refused,
             errors=errors,
             results=results,
@@ -168,6 +170,36 @@ class Discovery:
         )
         self.last = snap
         return snap
+
+
+DUPLICATE_METRICS_URL = "duplicate_metrics_url"
+
+
+def one_orchestrator_per_url(targets: list[Target]) -> tuple[list[Target], list[Refused]]:
+    """One target per metrics URL; nobody silently lost.
+
+    The same URL named twice for the same orchestrator (or once without one) is one target, the first. Two
+    orchestrators whose metrics URLs are the same (one operator's several service ports, or two spellings of
+    one host) are a collision: the exporter there can declare only one of them, so none of them is scraped and
+    each is refused with `duplicate_metrics_url` naming the others, until an override gives each its own URL."""
+    by_url: dict[str, list[Target]] = {}
+    for t in targets:
+        by_url.setdefault(t.url, []).append(t)
+    kept: list[Target] = []
+    refused: list[Refused] = []
+    for url, group in by_url.items():
+        named = sorted({t.orchestrator for t in group if t.orchestrator})
+        if len(named) > 1:
+            first = {}
+            for t in group:
+                if t.orchestrator and t.orchestrator not in first:
+                    first[t.orchestrator] = t
+            for orch, t in first.items():
+                others = ", ".join(o for o in named if o != orch)
+                refused.append(Refused(t, f"{DUPLICATE_METRICS_URL} (also {others})"))
+            continue
+        kept.append(next((t for t in group if t.orchestrator), group[0]))
+    return kept, refused
 
 
 SNAPSHOT_COLUMNS = (

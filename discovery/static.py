@@ -3,7 +3,12 @@
 file_sd: ``[{"targets": ["host:port", ...], "labels": {"orchestrator": "0x…", "region": "eu"}}]``; the
 special labels ``__scheme__`` and ``__metrics_path__`` work as in Prometheus. A plain list is a JSON/YAML
 list of URLs, or a text file with one URL per line (``#`` starts a comment). Entries that cannot be used
-are reported one by one and skipped; the rest load.
+are reported one by one and skipped; the rest load. A file that looks like JSON but is not valid JSON is an
+error (it is never read as a list of URLs).
+
+A target without an orchestrator takes, at each scrape, the address its exporter declares (marked
+`self_declared` on its scrape rows): the operator who wrote the file vouches for the URL. A target whose
+exporter declares none fails its scrapes with `identity_mismatch` — it is never scraped and left unscored.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from discovery.safety import url_host
 from discovery.target import LABEL_NAME, Target, make_target
 from exporter.common.eth import is_eth_address
 MAX_FILE_BYTES = 32 * 1024 * 1024
@@ -42,8 +48,14 @@ def normalise_url(entry: str, scheme: str = "http", path: str = "/metrics") -> s
     except ValueError:
         raise ValueError(f"bad port in {entry!r}") from None
     if not parts.path or parts.path == "/":
-        entry = parts._replace(path=path).geturl()
-    return entry
+        parts = parts._replace(path=path)
+    hp = url_host(parts.geturl())
+    if not isinstance(hp, str):  # the host as a resolver sees it: one spelling per host
+        host = f"[{hp[0]}]" if ":" in hp[0] else hp[0]
+        netloc = parts.netloc.rsplit("@", 1)
+        hostport = host if parts.port is None else f"{host}:{parts.port}"
+        parts = parts._replace(netloc=hostport if len(netloc) == 1 else f"{netloc[0]}@{hostport}")
+    return parts.geturl()
 
 
 def _group(obj: Any, where: str, result: LoadResult, source: str) -> None:
@@ -91,8 +103,9 @@ def parse_targets(text: str, name: str = "<targets>") -> LoadResult:
     if stripped.startswith("[") or stripped.startswith("{"):
         try:
             data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
+        except json.JSONDecodeError as e:
+            result.errors.append(f"{name}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+            return result
     else:
         data = None
     if data is None:

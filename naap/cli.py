@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -80,6 +81,16 @@ def _setup_logging(level: str) -> None:
     # apscheduler logs a line per skipped or missed job; the scraper records each such slot itself (a void
     # row, naap_scraper_overruns_total), and an overloaded scraper would otherwise flood the log.
     logging.getLogger("apscheduler.scheduler").setLevel(max(logging.ERROR, logging.getLogger().level))
+
+
+def _run_collector(main: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
+    """run_until_signal, with start-up failures (warehouse, ports) as one line and exit 1."""
+    from naap.collector import StartError
+
+    try:
+        return run_until_signal(main)
+    except StartError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def run_until_signal(main: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
@@ -199,7 +210,7 @@ def exporter(
     set in --config (see docs/exporter.md); flags win.
     """
     from exporter.config import ExporterConfigError, load_exporter_config
-    from exporter.server import serve_forever
+    from exporter.server import ExporterStartError, serve_forever
 
     flags["nvml"] = False if no_nvml else None
     flags["gpu_interval_s"] = gpu_interval
@@ -222,8 +233,8 @@ def exporter(
         raise click.UsageError(str(e)) from None
     try:
         run_until_signal(lambda stop: serve_forever(cfg, stop))
-    except OSError as e:
-        raise click.ClickException(f"cannot listen on {cfg.host}:{cfg.port} or the push port: {e.strerror or e}") from None
+    except ExporterStartError as e:  # one line: a port in use, a requested source that cannot start, ...
+        raise click.ClickException(str(e)) from None
 
 
 # --------------------------------------------------------------------------------------- scrape
@@ -239,6 +250,7 @@ def exporter(
 @click.option("--shard", metavar="i/N", help="Scrape only targets whose stable hash mod N is i.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
               help="Serve the scraper's own /metrics on this port (127.0.0.1; 0 picks one). Not with --once.")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="With --once: scrape and print, store nothing.")
 @warehouse_option
 @data_dir_option
 def scrape(
@@ -250,14 +262,21 @@ def scrape(
     timeout: float | None,
     shard: str | None,
     metrics_port: int | None,
+    dry_run: bool,
     warehouse: str | None,
     data_dir: str | None,
 ) -> None:
     """Scrape targets into the warehouse (continuously, or --once).
 
-    --once exits 0 even when targets fail: their lines say why. N scrapers with --shard 0/N … N-1/N split the
-    targets exactly (each target in exactly one shard); they need a ClickHouse server DSN to share a warehouse.
+    --once stores into the warehouse you name (--warehouse or --data-dir; --dry-run stores nothing) and exits 0
+    when every target could be read from the targets files, even if scrapes failed (their lines say why); a
+    missing or broken targets file exits 1. N scrapers with --shard 0/N … N-1/N split the targets exactly (each
+    target in exactly one shard); they need a ClickHouse server DSN to share a warehouse.
     """
+    if once and not (warehouse or data_dir or dry_run or os.environ.get("NAAP_WAREHOUSE__DSN") or os.environ.get("NAAP_WAREHOUSE__DATA_DIR")):
+        raise click.UsageError("--once needs a destination: --data-dir DIR or --warehouse DSN (or --dry-run to store nothing)")
+    if dry_run and not once:
+        raise click.UsageError("--dry-run goes with --once")
     scraper_over: dict[str, Any] = {}
     if metrics_port is not None:
         scraper_over["metrics_port"] = metrics_port
@@ -277,14 +296,22 @@ def scrape(
         settings.discovery.target_files = [*settings.discovery.target_files, *map(Path, target_files)]
     if not settings.discovery.target_files and not settings.discovery.targets:
         raise click.UsageError("no targets: give --targets FILE or discovery.targets in --config")
-    from naap.runner import scrape_forever, scrape_once
+    from naap.collector import StartError
+    from naap.runner import NoTargets, scrape_forever, scrape_once
 
     if once:
-        lines = asyncio.run(scrape_once(settings))
+        try:
+            lines, problems = asyncio.run(scrape_once(settings, store=not dry_run))
+        except NoTargets as e:
+            raise click.ClickException(f"nothing to scrape: {e}") from None
+        except StartError as e:
+            raise click.ClickException(str(e)) from None
         for line in lines:
             click.echo(json.dumps(line, sort_keys=True))
+        if problems:
+            raise click.ClickException("targets: " + "; ".join(problems))
     else:
-        run_until_signal(lambda stop: scrape_forever(settings, stop))
+        _run_collector(lambda stop: scrape_forever(settings, stop))
 
 
 # --------------------------------------------------------------------------------------- collect
@@ -322,7 +349,7 @@ def collect(
     def ready(r: Running) -> None:
         click.echo(f"collector: {r.targets} targets ({r.refused} refused); API {r.api_url}  docs {r.docs_url}")
 
-    run_until_signal(lambda stop: Collector(settings).run(stop, ready))
+    _run_collector(lambda stop: Collector(settings).run(stop, ready))
 
 
 # --------------------------------------------------------------------------------------- api
@@ -345,13 +372,20 @@ def api(config: str | None, host: str | None, port: int | None, warehouse: str |
     from warehouse.migrations import open_warehouse
 
     try:
-        wh = open_warehouse(settings.warehouse)
+        wh = open_warehouse(settings.warehouse, migrate=False, holder="naap api", create=False)
     except WarehouseError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"API http://{settings.api.host}:{settings.api.port}  docs http://{settings.api.host}:{settings.api.port}/docs")
+    from naap.collector import bind_listener, listen_error
+
     try:
-        uvicorn.run(create_app(wh, load_config(settings.scoring.config), settings.api),
-                    host=settings.api.host, port=settings.api.port, log_level="warning")  # fmt: skip
+        sock = bind_listener(settings.api.host, settings.api.port)
+    except OSError as e:
+        wh.close()
+        raise click.ClickException(listen_error("the API", settings.api.host, settings.api.port, e)) from None
+    try:
+        app = create_app(wh.reader(settings.api.query_timeout_s), load_config(settings.scoring.config), settings.api)
+        uvicorn.Server(uvicorn.Config(app, log_level="critical")).run(sockets=[sock])
     finally:
         wh.close()
 
@@ -381,15 +415,21 @@ def score(config: str | None, period: str | None, at_ms: int | None, warehouse: 
         raise click.UsageError(f"unknown period {period!r}; configured: {', '.join(sla.periods)}")
     end = at_ms if at_ms is not None else aligned_window_end(now_ms(), sla.step_s)
     try:
-        wh = open_warehouse(settings.warehouse)
+        wh = open_warehouse(settings.warehouse, migrate=False, holder="naap score", create=False)
     except WarehouseError as e:
         raise click.ClickException(str(e)) from None
+    printed = 0
     try:
         for p in periods:
             for s in compute_scores(wh, sla, p, end):
                 click.echo(json.dumps(s.as_dict(), sort_keys=True))
+                printed += 1
+    except WarehouseError as e:
+        raise click.ClickException(str(e)) from None
     finally:
         wh.close()
+    if not printed:
+        raise click.ClickException(f"nothing to score: no scrape rows or samples in the windows ending {end} (epoch ms)")
 
 
 # --------------------------------------------------------------------------------------- discover
@@ -457,17 +497,24 @@ def demo(n: int, port: int, chain: bool, data_dir: str | None, config: str | Non
     """Start a simulated fleet on loopback and a collector that scrapes, scores and serves it.
 
     The collector runs with your settings (--config, environment) and the demo's overrides: loopback allowed,
-    5 s scrapes, the fleet as targets, the API on --port.
+    5 s scrapes, the fleet as targets, the API on --port. Each run starts with a fresh warehouse in a temporary
+    directory (removed at the end) unless --data-dir names one to keep.
     """
+    import shutil
+    import tempfile
+
+    from naap.collector import StartError
     from naap.demo import run_demo
-    from naap.settings import default_data_dir
 
     base = _settings(config, {})
-    directory = Path(data_dir) if data_dir else default_data_dir() / "demo"
+    directory = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="naap-demo-"))
     try:
         run_until_signal(lambda stop: run_demo(base, n, port, directory, stop, chain=chain))
-    except RuntimeError as e:
+    except (RuntimeError, StartError) as e:
         raise click.ClickException(str(e)) from None
+    finally:
+        if not data_dir:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------- config

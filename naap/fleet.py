@@ -17,7 +17,7 @@ from exporter.common.net import free_port
 # loopback allowed, a 5 s scrape interval, scores every 10 s.
 DEMO_OVERRIDES: dict[str, Any] = {
     "scraper": {"interval_s": 5.0, "timeout_s": 4.0, "allow_loopback": True},
-    "scoring": {"interval_s": 10.0},
+    "scoring": {"interval_s": 10.0, "settle_s": 6.0},
 }
 
 PROFILE_CYCLE = ("steady", "jittery", "flaky", "slow", "offline", "steady", "jittery", "steady")

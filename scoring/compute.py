@@ -21,20 +21,23 @@ FPS_METRIC = "naap_stream_output_fps"
 # scraper marked void (slots it missed, failures of scrapes it started late) and rows inside a void window of
 # the same scraper (it was paused, every target of a round was unreachable at once, rows were dropped) count
 # neither way. docs/scraper.md, "Availability", states the rule.
+# `{asof}` limits every table to the rows that had arrived when the score was published (AS_OF below), so a
+# published score replays to the same bytes whatever arrives later.
 _AVAILABILITY_SQL = """
 SELECT orchestrator, count() AS scheduled, sum(up) AS successful
 FROM scrapes
 WHERE scheduled_ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')
   AND scheduled_ts <  fromUnixTimestamp64Milli({end:Int64}, 'UTC')
   AND orchestrator != ''
-  AND void = 0
+  AND void = 0 {asof}
   AND NOT arrayExists(w -> w.1 = scraper AND scheduled_ts >= w.2 AND scheduled_ts < w.3, (
         SELECT groupArray((scraper, start_ts, end_ts)) FROM scraper_void
         WHERE end_ts > fromUnixTimestamp64Milli({start:Int64}, 'UTC')
-          AND start_ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')))
+          AND start_ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC') {asof}))
 GROUP BY orchestrator
 ORDER BY orchestrator
 """
+AS_OF = "AND ingested_at < fromUnixTimestamp64Milli({as_of:Int64}, 'UTC')"
 
 # {pct} is inlined (a validated float): ClickHouse needs aggregate parameters as literals.
 _FPS_SQL = """
@@ -49,7 +52,7 @@ WHERE metric = {metric:String}
   AND ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')
   AND ts <  fromUnixTimestamp64Milli({end:Int64}, 'UTC')
   AND orchestrator != ''
-  AND isFinite(value)
+  AND isFinite(value) {asof}
 GROUP BY orchestrator
 ORDER BY orchestrator
 """
@@ -66,6 +69,7 @@ class Score:
     score: float | None
     status: str  # ok | insufficient_data
     detail: dict[str, Any]
+    as_of_ms: int | None = None
 
     def detail_json(self) -> str:
         return json.dumps(self.detail, sort_keys=True, separators=(",", ":"))
@@ -100,15 +104,20 @@ def aligned_window_end(now_ms: int, step_s: int) -> int:
     return (now_ms // step) * step
 
 
-def compute_scores(wh: Warehouse, config: SlaConfig, period: str, window_end_ms: int) -> list[Score]:
+def compute_scores(wh: Warehouse, config: SlaConfig, period: str, window_end_ms: int, as_of_ms: int | None = None) -> list[Score]:
+    """The scores of one period's window ending at `window_end_ms`, from the rows that had arrived before
+    `as_of_ms` (None: every row there is now — what `naap score` shows; published scores always name one)."""
     if period not in config.periods:
         raise ValueError(f"unknown period {period!r}; configured: {', '.join(config.periods)}")
     start_ms = window_end_ms - config.periods[period] * 1000
-    params = {"start": start_ms, "end": window_end_ms}
-    avail = {r[0]: (int(r[1]), int(r[2])) for r in wh.query(_AVAILABILITY_SQL, params).rows}
+    params: dict[str, Any] = {"start": start_ms, "end": window_end_ms}
+    asof = ""
+    if as_of_ms is not None:
+        asof, params["as_of"] = AS_OF, as_of_ms
+    avail = {r[0]: (int(r[1]), int(r[2])) for r in wh.query(_AVAILABILITY_SQL.replace("{asof}", asof), params).rows}
     models = sorted(k for k in config.fps_targets if k != "default")
     fps_rows = wh.query(
-        _FPS_SQL.replace("{pct}", repr(float(config.fps_percentile))),
+        _FPS_SQL.replace("{pct}", repr(float(config.fps_percentile))).replace("{asof}", asof),
         {
             **params,
             "metric": FPS_METRIC,
@@ -142,7 +151,8 @@ def compute_scores(wh: Warehouse, config: SlaConfig, period: str, window_end_ms:
 
         weighted = [(config.weights.get(k, 0.0), s["value"]) for k, s in subscores.items() if s["value"] is not None]
         wsum = sum(w for w, _ in weighted)
-        if availability["value"] is None or wsum <= 0:
+        missing = [k for k, s in subscores.items() if s["value"] is None and config.weights.get(k, 0.0) > 0]
+        if availability["value"] is None or wsum <= 0 or (missing and config.missing_data == "insufficient_data"):
             score, status = None, "insufficient_data"
         else:
             score, status = round(100.0 * sum(w * v for w, v in weighted) / wsum, 2), "ok"
@@ -150,9 +160,10 @@ def compute_scores(wh: Warehouse, config: SlaConfig, period: str, window_end_ms:
             "period": period,
             "window_start": start_ms,
             "window_end": window_end_ms,
+            **({"as_of": as_of_ms} if as_of_ms is not None else {}),
             "config_version": config.version,
             "config_hash": config.hash,
             "subscores": subscores,
         }
-        scores.append(Score(orch, period, start_ms, window_end_ms, config.version, config.hash, score, status, detail))
+        scores.append(Score(orch, period, start_ms, window_end_ms, config.version, config.hash, score, status, detail, as_of_ms))
     return scores

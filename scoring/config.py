@@ -13,3 +13,11 @@ from exporter.common.configfile import Section
 class ScoringSettings(Section):
     config: Path | None = Field(None, description="SLA config YAML; default: the packaged current version.")
     interval_s: float = Field(60.0, gt=0, description="Recompute scores this often.")
+    settle_s: float = Field(
+        30.0, ge=0, le=3600, description="Publish the window that ended this long ago (aligned to the config's step), "
+        "so that its scrapes have finished and been written."
+    )
+    as_of_margin_s: float = Field(
+        2.0, ge=0, le=300, description="A published score counts the rows that arrived up to this long before it was "
+        "computed (inserts still committing are left to the next window's score, never half-counted)."
+    )

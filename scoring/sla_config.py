@@ -7,14 +7,14 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from exporter.common.configfile import ConfigFileError, build_model
 
-CURRENT = "sla-v0.yaml"
+CURRENT = "sla-v0.1.yaml"
 
 
 class ConfigError(ConfigFileError):
@@ -41,6 +41,9 @@ class _Spec(BaseModel):
     weights: dict[str, float]
     fps_percentile: float = Field(gt=0, lt=1)
     workflows: dict[str, _Workflow]
+    # What a scored subscore without enough data does to the score. v0 (released before this rule) left it out of
+    # the weighted mean, which paid an orchestrator for hiding a family; every later version must say.
+    missing_data: Literal["insufficient_data"] | None = None
 
     @field_validator("periods")
     @classmethod
@@ -66,6 +69,8 @@ class _Spec(BaseModel):
     def _default(self) -> "_Spec":
         if "default" not in self.workflows:
             raise ValueError("workflows needs a 'default' entry")
+        if self.missing_data is None and self.version != "v0":
+            raise ValueError("missing_data is required (insufficient_data): missing data must never pay")
         return self
 
 
@@ -80,6 +85,7 @@ class SlaConfig:
     weights: dict[str, float]
     fps_percentile: float
     fps_targets: dict[str, float]  # model_id -> target fps; "default" included
+    missing_data: str = "insufficient_data"  # or "skip": v0's rule, kept so v0 scores replay
 
 
 def _canonical_hash(data: dict[str, Any]) -> str:
@@ -97,7 +103,7 @@ def parse_config(text: str, origin: str = "<config>") -> SlaConfig:
         spec = build_model(_Spec, data, origin)
     except ConfigFileError as e:
         raise ConfigError(str(e)) from None
-    canonical = spec.model_dump()
+    canonical = spec.model_dump(exclude_none=True)  # v0's hash is what it was before `missing_data` existed
     return SlaConfig(
         version=spec.version,
         hash=_canonical_hash(canonical),
@@ -108,6 +114,7 @@ def parse_config(text: str, origin: str = "<config>") -> SlaConfig:
         weights=dict(spec.weights),
         fps_percentile=spec.fps_percentile,
         fps_targets={k: w.output_fps for k, w in spec.workflows.items()},
+        missing_data=spec.missing_data or "skip",
     )
 
 
@@ -120,3 +127,13 @@ def load_config(path: str | Path | None = None) -> SlaConfig:
         return parse_config(p.read_text(encoding="utf-8"), str(p))
     except OSError as e:
         raise ConfigError(f"cannot read {p}: {e.strerror or e}") from None
+
+
+def released_configs() -> dict[str, SlaConfig]:
+    """Every released SLA config shipped in scoring/configs/, by version (for replaying published scores)."""
+    out: dict[str, SlaConfig] = {}
+    for entry in sorted(resources.files("scoring.configs").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            cfg = parse_config(entry.read_text(encoding="utf-8"), f"scoring/configs/{entry.name}")
+            out[cfg.version] = cfg
+    return out

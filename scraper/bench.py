@@ -98,6 +98,7 @@ def parser_baselines(shapes: list[list[bytes]], seconds: float = 1.5) -> tuple[f
     rendered), on the same bodies."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    from scraper.append import SeriesState, append
     from scraper.limits import Limits
     from scraper.parse import parse_body
     from scraper.textformat import SeriesCache
@@ -111,15 +112,16 @@ def parser_baselines(shapes: list[list[bytes]], seconds: float = 1.5) -> tuple[f
                 n += len(fam.samples)
     baseline = n / (time.perf_counter() - t0)
     caches = [SeriesCache() for _ in shapes]
+    states = [SeriesState() for _ in shapes]
     limits = Limits()
-    accept = lambda ts: True  # noqa: E731
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         for i, renders in enumerate(shapes):
-            for b in renders:
+            for b in renders:  # what a scrape does with a body: parse, the append step, rows
                 out = parse_body(b, "text/plain; version=0.0.4", limits, caches[i])
-                out.samples.to_rows(1_700_000_000_000, "0xabc", "127.0.0.1:9935", accept)
-                n += len(out.samples)
+                kept = append(out.samples, 1_700_000_000_000, "", states[i])
+                kept.samples.to_rows(1_700_000_000_000, kept.orchestrator, "127.0.0.1:9935")
+                n += len(kept.samples)
     return baseline, n / (time.perf_counter() - t0)
 
 
@@ -191,19 +193,21 @@ async def _scrape(res: BenchResult, fleet: Fleet, data_dir: Path, concurrency: i
     from scraper.limits import Limits
     from scraper.schedule import ScrapeScheduler
     from scraper.scrape import Scraper
-    from scraper.sink import WarehouseSink
+    from scraper.sink import ScrapeSink
     from scraper.telemetry import ScraperTelemetry
     from scraper.textformat import CacheBudget
     from warehouse.config import WarehouseSettings
     from warehouse.migrations import open_warehouse
+    from warehouse.writer import Writer
 
     tune_gc()  # as the collector does
     wh = await asyncio.to_thread(open_warehouse, WarehouseSettings(data_dir=data_dir, sample_ttl_days=0))
     interval = res.interval_s
     timeout = min(10.0, interval)
     telemetry = ScraperTelemetry()
-    sink = WarehouseSink(wh, batch_rows=batch_rows, flush_interval_s=flush_s, max_buffered_rows=max(2_000_000, 4 * batch_rows),
-                         max_buffered_bytes=1 << 30, scraper="bench")  # fmt: skip
+    writer = Writer(wh, "bench", batch_rows=batch_rows, flush_interval_s=flush_s, max_buffered_rows=max(2_000_000, 4 * batch_rows),
+                    max_buffered_bytes=1 << 30)  # fmt: skip
+    sink = ScrapeSink(writer, scraper="bench")
     fetcher = Fetcher(timeout_s=timeout, max_body_bytes=16 << 20, allow_loopback=True, max_connections=concurrency,
                       per_host=2, keepalive_s=2 * interval + 5)  # fmt: skip
     await fetcher.open()
@@ -211,8 +215,10 @@ async def _scrape(res: BenchResult, fleet: Fleet, data_dir: Path, concurrency: i
                       cache_budget=CacheBudget(max(500_000, res.targets * 1000)))  # every target cached  # fmt: skip
     sched = ScrapeScheduler(scraper, interval, scheduler=AsyncIOScheduler(timezone=timezone.utc), timeout_s=timeout)
     stop = asyncio.Event()
-    writer = asyncio.create_task(sink.run(stop))
-    sched.set_targets([make_target(f"http://{address(i)}:{fleet.port}/metrics", f"0x{i:040x}") for i in range(res.targets)])
+    writer_task = asyncio.create_task(writer.run(stop))
+    # No orchestrator on the targets: each takes what its exporter declares (the bodies repeat across targets), so
+    # the identity step runs on every scrape, as in the field.
+    sched.set_targets([make_target(f"http://{address(i)}:{fleet.port}/metrics") for i in range(res.targets)])
     sched.start()
     try:
         tw = time.time()
@@ -228,11 +234,12 @@ async def _scrape(res: BenchResult, fleet: Fleet, data_dir: Path, concurrency: i
         await sched.drain()  # scrapes in flight finish
     f0 = time.monotonic()
     stop.set()
-    await writer
+    await writer_task
+    await writer.close()
     res.flush_s = time.monotonic() - f0
     await fetcher.close()
     res.cpu_s, res.fleet_cpu_s = cpu1 - cpu0, fleet1 - fleet0
-    res.dropped_batches, res.dropped_samples = sink.stats.batches_dropped, sink.stats.samples_dropped
+    res.dropped_batches, res.dropped_samples = writer.stats.batches_dropped, sink.stats.samples_dropped
     res.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res.fast_parses = int(telemetry.parses.labels("fast")._value.get())
     res.reference_parses = int(telemetry.parses.labels("reference")._value.get())

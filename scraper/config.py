@@ -23,10 +23,15 @@ class ScraperSettings(Section):
     shard: str = Field("0/1", description="i/N: scrape only targets whose stable hash mod N is i.")
     per_host_connections: int = Field(2, ge=1, le=64, description="Most connections to one host:port at once.")
     timestamp_max_age_s: float = Field(
-        300.0, ge=0, description="Exposition timestamps older than this (vs the scrape time) are replaced by the scrape time."
+        3600.0, ge=0, description="Samples stamped longer ago than this (vs the scrape's start) are dropped and counted, "
+        "never re-dated (Prometheus: the head's one-hour appendable window)."
     )
     timestamp_max_future_s: float = Field(
-        60.0, ge=0, description="Exposition timestamps further ahead than this are replaced by the scrape time."
+        600.0, ge=0, description="Samples stamped further ahead than this are dropped and counted (Prometheus: ten minutes)."
+    )
+    shed_at: float = Field(
+        0.8, gt=0, le=1, description="Skip scrapes (void, counted) while the write queue is this full, so that nothing "
+        "already scraped has to be dropped."
     )
     series_cache_entries: int = Field(
         500_000, ge=0, description="Series the fast parser keeps rendered across scrapes (all targets together; ~400 B each)."

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from scraper.append import TimestampBounds
 from scraper.config import ScraperSettings
 from scraper.fetch import Fetcher
 from scraper.limits import Limits
 from scraper.schedule import ScrapeScheduler
-from scraper.scrape import Scraper, TimestampPolicy, scraper_identity
-from scraper.sink import WarehouseSink
+from scraper.scrape import Scraper, scraper_identity
+from scraper.sink import ScrapeSink
 from scraper.telemetry import ScraperTelemetry
 from scraper.textformat import CacheBudget
-from warehouse.client import Warehouse
-from warehouse.config import WarehouseSettings
+from warehouse.writer import Writer
 
 
 def build_fetcher(s: ScraperSettings) -> Fetcher:
@@ -31,19 +31,11 @@ def build_fetcher(s: ScraperSettings) -> Fetcher:
     )
 
 
-def build_sink(s: ScraperSettings, w: WarehouseSettings, wh: Warehouse, identity: str) -> WarehouseSink:
-    return WarehouseSink(
-        wh,
-        batch_rows=w.batch_rows,
-        flush_interval_s=w.flush_interval_s,
-        max_buffered_rows=w.max_buffered_rows,
-        max_buffered_bytes=w.max_buffered_mb << 20,
-        scraper=identity,
-        shard=s.shard,
-    )
+def build_sink(s: ScraperSettings, writer: Writer, identity: str) -> ScrapeSink:
+    return ScrapeSink(writer, scraper=identity, shard=s.shard)
 
 
-def build_scraper(s: ScraperSettings, fetcher: Fetcher, sink: WarehouseSink | None, identity: str,
+def build_scraper(s: ScraperSettings, fetcher: Fetcher, sink: ScrapeSink | None, identity: str,
                   telemetry: ScraperTelemetry | None = None) -> Scraper:  # fmt: skip
     return Scraper(
         fetcher,
@@ -52,7 +44,7 @@ def build_scraper(s: ScraperSettings, fetcher: Fetcher, sink: WarehouseSink | No
         shard=s.shard,
         identity=identity,
         telemetry=telemetry,
-        timestamps=TimestampPolicy(s.timestamp_max_age_s, s.timestamp_max_future_s),
+        timestamps=TimestampBounds.from_seconds(s.timestamp_max_age_s, s.timestamp_max_future_s),
         max_concurrency=s.max_concurrency,
         cache_budget=CacheBudget(s.series_cache_entries),
     )
@@ -61,7 +53,7 @@ def build_scraper(s: ScraperSettings, fetcher: Fetcher, sink: WarehouseSink | No
 @dataclass
 class Scraping:
     fetcher: Fetcher
-    sink: WarehouseSink
+    sink: ScrapeSink
     scraper: Scraper
     schedule: ScrapeScheduler
     telemetry: ScraperTelemetry
@@ -79,17 +71,17 @@ def tune_gc() -> None:
         gc.set_threshold(*GC_THRESHOLDS)
 
 
-def build_scraping(s: ScraperSettings, w: WarehouseSettings, wh: Warehouse,
-                   scheduler: AsyncIOScheduler | None = None) -> Scraping:  # fmt: skip
-    """Every part of a running scraper over one warehouse (call `await fetcher.open()` before scraping)."""
+def build_scraping(s: ScraperSettings, writer: Writer, scheduler: AsyncIOScheduler | None = None) -> Scraping:
+    """Every part of a running scraper writing through `writer` (call `await fetcher.open()` before scraping)."""
     tune_gc()
     telemetry = ScraperTelemetry()
     identity = scraper_identity()
-    sink = build_sink(s, w, wh, identity)
+    sink = build_sink(s, writer, identity)
     fetcher = build_fetcher(s)
     scraper = build_scraper(s, fetcher, sink, identity, telemetry)
     schedule = ScrapeScheduler(
-        scraper, s.interval_s, s.shard_index, s.shard_count, scheduler, timeout_s=s.timeout_s, void_min_targets=s.void_min_targets
-    )
+        scraper, s.interval_s, s.shard_index, s.shard_count, scheduler, timeout_s=s.timeout_s,
+        void_min_targets=s.void_min_targets, shed_at=s.shed_at,
+    )  # fmt: skip
     telemetry.bind(sink=sink, scraper=scraper)
     return Scraping(fetcher, sink, scraper, schedule, telemetry)

@@ -8,8 +8,10 @@ Prometheus' hashmod does (the offset uses other bits of the hash, so each shard 
 Honest accounting (docs/scraper.md, "Availability"): every scheduled slot ends up as one scrape row or as a
 void record. A slot the scraper did not run at all (apscheduler reported it missed, or the previous scrape of
 the target was still running, or runs were coalesced after a stall) becomes a row with error class `missed`
-and `void=1`; a scrape that started past the lateness tolerance counts as a `late` overrun, and if it
-failed it is void too. A watchdog notices when the process did not run (paused, stalled) and when every
+and `void=1`; a scrape that started past the lateness tolerance counts as a `late` overrun and is void whatever
+its outcome (a late success counted while a late failure did not would bias availability upward). When the
+warehouse backlog is near its bound, slots are skipped on purpose (`shed`, void, counted) before any scraped
+batch has to be dropped. A watchdog notices when the process did not run (paused, stalled) and when every
 target of a round failed to be reached, and records those windows as void.
 """
 
@@ -64,9 +66,11 @@ class ScrapeScheduler:
         late_tolerance_s: float | None = None,
         pause_threshold_s: float = 2.0,
         void_min_targets: int = 5,
+        shed_at: float = 0.8,
         clock: Clock = now_ms,
     ) -> None:
         self.clock = clock
+        self.shed_at = shed_at
         self.scraper = scraper
         self.interval_s = interval_s
         self.interval_ms = max(1, int(round(interval_s * 1000)))
@@ -82,9 +86,10 @@ class ScrapeScheduler:
         self._last_slot: dict[str, int] = {}
         self._rounds: dict[int, list[int]] = {}  # round -> [scrapes run, unreachable failures]
         self._watchdog: asyncio.Task | None = None
-        self.scheduled = 0  # slots accounted for: run, late or missed
+        self.scheduled = 0  # slots accounted for: run, late, missed or shed
         self.late = 0
         self.missed = 0
+        self.shed = 0
         self.scheduler.add_listener(self._on_not_run, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
 
     @property
@@ -136,6 +141,12 @@ class ScrapeScheduler:
         return off + ((when_ms - off + 1) // self.interval_ms) * self.interval_ms
 
     # -- slots not run ---------------------------------------------------------------------------
+    def _void_row(self, t: Target, slot_ms: int, error_class: str, message: str) -> None:
+        sink = self.scraper.sink
+        if sink is not None:
+            sink.add(ScrapeRecord(self.clock(), slot_ms, t.url, t.orchestrator, t.instance, False, 0.0, 0, 0, error_class,
+                                  message, self.scraper.identity, self.scraper.shard, void=True))  # fmt: skip
+
     def _account_gap(self, key: str, slot_ms: int, include_slot: bool) -> None:
         """Record the slots after the target's last accounted one and before `slot_ms` (or through it) as
         missed: void rows, counted as overruns."""
@@ -151,17 +162,11 @@ class ScrapeScheduler:
         self.missed += len(gap)
         self.scheduled += len(gap)
         self.telemetry.overruns.labels("missed").inc(len(gap))
-        sink = self.scraper.sink
         t = self._targets.get(key)
-        if sink is None or t is None:
+        if t is None:
             return
-        now = self.clock()
         for s in gap[-MAX_MISSED_ROWS_PER_GAP:]:
-            sink.add(
-                ScrapeRecord(now, s, t.url, t.orchestrator, t.instance, False, 0.0, 0, 0, errors.MISSED,
-                             "slot not run: the scraper was behind or not running", self.scraper.identity,
-                             self.scraper.shard, void=True)
-            )  # fmt: skip
+            self._void_row(t, s, errors.MISSED, "slot not run: the scraper was behind or not running")
 
     def _on_not_run(self, event: JobEvent) -> None:
         key = event.job_id.removeprefix("scrape:")
@@ -184,8 +189,16 @@ class ScrapeScheduler:
             return  # this slot was already accounted (reported missed): never two rows for one slot
         self._account_gap(key, slot, include_slot=False)
         self._last_slot[key] = slot
-        late = (now - slot) / 1000.0 > self.late_tolerance_s
         self.scheduled += 1
+        sink = self.scraper.sink
+        if sink is not None and sink.pressure >= self.shed_at:
+            # No row for a shed slot (rows are what the queue is full of): one void window, merged with the next
+            # shed slot's, says the scraper skipped everything in it on purpose.
+            self.shed += 1
+            self.telemetry.overruns.labels("shed").inc()
+            self._void(slot, slot + self.interval_ms, "shed", f"slots skipped: the write queue was at {sink.pressure:.0%} of its bound")
+            return
+        late = (now - slot) / 1000.0 > self.late_tolerance_s
         if late:
             self.late += 1
             self.telemetry.overruns.labels("late").inc()
@@ -201,7 +214,8 @@ class ScrapeScheduler:
     # -- watchdog --------------------------------------------------------------------------------
     def _void(self, start_ms: int, end_ms: int, reason: str, detail: str) -> None:
         self.telemetry.void_windows.labels(reason).inc()
-        log.warning("void window %s (%.1f s): %s", reason, (end_ms - start_ms) / 1000, detail)
+        if reason != "shed" or self.shed == 1 or self.shed % 1000 == 0:  # shedding is one condition, not 1000 lines
+            log.warning("void window %s (%.1f s): %s", reason, (end_ms - start_ms) / 1000, detail)
         if self.scraper.sink is not None:
             self.scraper.sink.add_void(VoidWindow(start_ms, end_ms, self.scraper.identity, self.scraper.shard, reason, detail))
 

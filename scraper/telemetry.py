@@ -9,12 +9,14 @@ Served by the collector's API at GET /metrics and, for a standalone `naap scrape
   samples_per_second           samples/s over the trailing minute
   scrape_duration_seconds      histogram of scrape durations (fetch + parse)
   overruns_total{kind}         slots not run on time: late (started past tolerance) | missed (not run at all)
-  parses_total{path}           bodies parsed by the fast path or the reference parser
-  timestamps_replaced_total    exposition timestamps outside the accepted bound, replaced by the scrape time
+                               | shed (skipped on purpose: the warehouse backlog was near its bound)
+  parses_total{path}           bodies parsed by the fast path, the reference path, or as OpenMetrics
+  samples_dropped_total{reason}  samples of successful scrapes not stored: duplicate | out_of_bounds | out_of_order
   void_windows_total{reason}   windows voided because the scraper itself was at fault
   loop_lag_seconds             how late the event loop woke for its last watchdog tick
   sink_queue_batches           batches waiting for the warehouse (queue depth)
   sink_buffered_rows           rows held in memory for the warehouse
+  sink_pressure                how full the write queue is (0..1 of its bound)
   sink_dropped_batches_total   batches dropped because the warehouse backlog passed its bound
   sink_dropped_rows_total      rows in those batches
   sink_insert_errors_total     failed warehouse writes (each retried with backoff)
@@ -34,7 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from scraper.sink import WarehouseSink
+    from scraper.sink import ScrapeSink
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -72,10 +74,11 @@ class ScraperTelemetry:
         self.overruns = Counter(
             "naap_scraper_overruns", "Scheduled slots not run on time: late (started past tolerance) or missed.", ["kind"], registry=r
         )
-        self.parses = Counter("naap_scraper_parses", "Bodies parsed, by path: fast or reference.", ["path"], registry=r)
-        self.timestamps_replaced = Counter(
-            "naap_scraper_timestamps_replaced", "Exposition timestamps outside the accepted bound, replaced by the scrape time.", registry=r
-        )
+        self.parses = Counter("naap_scraper_parses", "Bodies parsed, by path: fast, reference or openmetrics.", ["path"], registry=r)
+        self.samples_dropped = Counter(
+            "naap_scraper_samples_dropped", "Samples of successful scrapes not stored, by reason (duplicate, out_of_bounds, "
+            "out_of_order), as Prometheus' scrape loop drops them.", ["reason"], registry=r,
+        )  # fmt: skip
         self.void_windows = Counter(
             "naap_scraper_void_windows", "Windows voided because the scraper itself was at fault.", ["reason"], registry=r
         )
@@ -85,12 +88,14 @@ class ScraperTelemetry:
         self._samples_total = 0
         self._live: dict[str, Any] = {}
         r.register(_Live(self))
-        for kind in ("late", "missed"):
+        for kind in ("late", "missed", "shed"):
             self.overruns.labels(kind)
-        for path in ("fast", "reference"):
+        for path in ("fast", "reference", "openmetrics"):
             self.parses.labels(path)
+        for reason in ("duplicate", "out_of_bounds", "out_of_order"):
+            self.samples_dropped.labels(reason)
 
-    def bind(self, sink: "WarehouseSink | None" = None, scraper: Any = None) -> None:
+    def bind(self, sink: "ScrapeSink | None" = None, scraper: Any = None) -> None:
         """Attach the live parts whose state is read at collection time."""
         if sink is not None:
             self._live["sink"] = sink
@@ -105,10 +110,10 @@ class ScraperTelemetry:
             self.samples.inc(samples)
             self._samples_total += samples
 
-    def parsed(self, path: str, timestamps_replaced: int) -> None:
+    def parsed(self, path: str, dropped: dict[str, int]) -> None:
         self.parses.labels(path).inc()
-        if timestamps_replaced:
-            self.timestamps_replaced.inc(timestamps_replaced)
+        for reason, n in dropped.items():
+            self.samples_dropped.labels(reason).inc(n)
 
     def tick(self, lag_s: float) -> None:
         """Called about once a second by the scheduler's watchdog."""
@@ -125,15 +130,17 @@ class _Live(Collector):
         yield GaugeMetricFamily("naap_scraper_samples_per_second", "Samples/s over the trailing minute.", value=self.t.samples_rate.rate())
         sink = self.t._live.get("sink")
         if sink is not None:
-            st = sink.stats
-            yield GaugeMetricFamily("naap_scraper_sink_queue_batches", "Batches waiting for the warehouse.", value=sink.queue_depth)
-            yield GaugeMetricFamily("naap_scraper_sink_buffered_rows", "Rows held in memory for the warehouse.", value=sink.buffered_rows)
+            w = sink.writer
+            st = w.stats
+            yield GaugeMetricFamily("naap_scraper_sink_queue_batches", "Batches waiting for the warehouse.", value=w.queue_depth)
+            yield GaugeMetricFamily("naap_scraper_sink_buffered_rows", "Rows held in memory for the warehouse.", value=w.buffered_rows)
+            yield GaugeMetricFamily("naap_scraper_sink_pressure", "How full the write queue is (0..1 of its bound).", value=w.pressure)
             yield CounterMetricFamily(
                 "naap_scraper_sink_dropped_batches", "Batches dropped: the warehouse backlog passed its bound.", value=st.batches_dropped
             )
-            yield CounterMetricFamily("naap_scraper_sink_dropped_rows", "Rows in dropped batches.", value=st.rows_dropped)
+            yield CounterMetricFamily("naap_scraper_sink_dropped_rows", "Rows in dropped batches.", value=sum(st.rows_dropped.values()))
             yield CounterMetricFamily("naap_scraper_sink_insert_errors", "Failed warehouse writes (retried).", value=st.insert_errors)
-            yield GaugeMetricFamily("naap_scraper_warehouse_up", "1 if the last warehouse write succeeded.", value=int(sink.warehouse_ok))
+            yield GaugeMetricFamily("naap_scraper_warehouse_up", "1 if the last warehouse write succeeded.", value=int(w.warehouse_ok))
         scraper = self.t._live.get("scraper")
         if scraper is not None:
             yield GaugeMetricFamily("naap_scraper_series_cache_entries", "Series held by the fast parser's caches.", value=scraper.cached_series)

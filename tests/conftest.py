@@ -51,7 +51,7 @@ def settings(chdb_dir: Path, db_name: str) -> "Settings":
     return Settings(
         warehouse={"data_dir": chdb_dir.parent, "dsn": f"chdb://{chdb_dir}", "database": db_name, "flush_interval_s": 0.2},
         scraper={"interval_s": 0.5, "timeout_s": 0.4, "allow_loopback": True},
-        scoring={"interval_s": 0.5},
+        scoring={"interval_s": 0.5, "settle_s": 0.5, "as_of_margin_s": 0.2},
         api={"host": "127.0.0.1", "port": 0},
     )
 

@@ -327,3 +327,42 @@ async def test_abandoned_walks_leave_the_reader_usable(chain: LocalChain, rpc: R
         assert len((await source.discover()).targets) == 6
     finally:
         await source.close()
+
+
+async def test_nobody_is_silently_lost_when_orchestrators_share_a_host(chain: LocalChain, rpc: RpcServer) -> None:
+    """One operator registers several orchestrators on one host (different service ports), another spells a
+    shared host differently (case, trailing dot): their conventional metrics URLs collide. Every orchestrator of
+    the pool is still, at every walk, a target or a refusal with a reason — and an override resolves it."""
+    pool = [
+        PoolEntry(addr(0), lpt(100), True, "https://127.0.2.1:8935"),
+        PoolEntry(addr(1), lpt(90), True, "https://127.0.2.1:8936"),  # same host, another service port
+        PoolEntry(addr(2), lpt(80), True, "https://LocalHost.:8935"),  # spelled differently ...
+        PoolEntry(addr(3), lpt(70), True, "https://localhost:9000"),  # ... the same host
+        PoolEntry(addr(4), lpt(60), True, "https://127.0.2.9:8935"),  # on its own
+        PoolEntry(addr(5), lpt(50), True, None),  # no service URI
+    ]
+    chain.set_pool(pool)
+
+    async def walk(overrides: dict[str, Override] | None = None):  # noqa: ANN202
+        d = Discovery([make_source([rpc.url], chain.controller.address, overrides)], allow_loopback=True)
+        try:
+            return await d.walk()
+        finally:
+            await d.close()
+
+    snap = await walk()
+    status = {t.orchestrator: "target" for t in snap.accepted}
+    for r in snap.refused:
+        assert r.target.orchestrator not in status, "an orchestrator is both a target and refused"
+        status[r.target.orchestrator] = r.reason
+    assert set(status) == {e.address.lower() for e in pool}  # everyone, exactly once
+    assert status[addr(4)] == "target"
+    assert status[addr(5)] == "no_service_uri"
+    assert status[addr(0)] == f"duplicate_metrics_url (also {addr(1)})"
+    assert status[addr(1)] == f"duplicate_metrics_url (also {addr(0)})"
+    assert status[addr(2)] == f"duplicate_metrics_url (also {addr(3)})"  # LocalHost. and localhost are one host
+    assert len(snap.accepted) == 1
+
+    resolved = await walk({addr(1): Override(port=9936), addr(3): Override(port=9937)})
+    assert sorted(t.orchestrator for t in resolved.accepted) == sorted([addr(0), addr(1), addr(2), addr(3), addr(4)])
+    assert [r.reason for r in resolved.refused] == ["no_service_uri"]

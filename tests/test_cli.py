@@ -48,7 +48,7 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
 
 
 def test_bad_settings_are_a_clear_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["scrape", "--once", "--targets", str(tmp_path / "t.json"), "--shard", "3/2"])
+    result = CliRunner().invoke(cli, ["scrape", "--once", "--dry-run", "--targets", str(tmp_path / "t.json"), "--shard", "3/2"])
     assert result.exit_code == 2
     assert "scraper.shard" in result.output
 
@@ -95,3 +95,78 @@ async def _run_cli(*args: str) -> subprocess.CompletedProcess:
         )
 
     return await asyncio.to_thread(run)
+
+
+# -- nothing fails silently: empty or broken input is an error, start-up failures are one line -----------------------
+def _one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) <= 3, proc.stderr  # click's usage lines at most, and the message
+    for w in words:
+        assert w in proc.stderr, (w, proc.stderr)
+
+
+async def test_missing_and_broken_targets_files_are_errors(tmp_path: Path) -> None:
+    missing = await _run_cli("scrape", "--once", "--dry-run", "--targets", str(tmp_path / "missing.json"))
+    _one_line_error(missing, "missing.json", "cannot read")
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"targets": ["127.0.0.1:9"], "labels": {')  # JSON cut short: never read as a URL list
+    proc = await _run_cli("scrape", "--once", "--dry-run", "--allow-loopback", "--targets", str(broken))
+    _one_line_error(proc, "broken.json", "not valid JSON")
+
+
+async def test_scrape_once_needs_a_destination(tmp_path: Path) -> None:
+    targets = tmp_path / "t.txt"
+    targets.write_text("http://127.0.0.1:9/metrics\n")
+    proc = await _run_cli("scrape", "--once", "--targets", str(targets))
+    _one_line_error(proc, "--data-dir", "--warehouse", "--dry-run")
+
+
+async def test_read_only_commands_never_create_a_warehouse(tmp_path: Path) -> None:
+    typo = tmp_path / "wherehouse"
+    for args in (["score"], ["api", "--port", "0"]):
+        proc = await _run_cli(*args, "--data-dir", str(typo))
+        _one_line_error(proc, "no warehouse at")
+    assert not typo.exists()
+
+
+async def test_score_with_nothing_to_score_is_an_error(tmp_path: Path) -> None:
+    made = await _run_cli("warehouse", "migrate", "--data-dir", str(tmp_path / "wh"))
+    assert made.returncode == 0, made.stderr
+    proc = await _run_cli("score", "--data-dir", str(tmp_path / "wh"))
+    _one_line_error(proc, "nothing to score")
+
+
+async def test_a_taken_api_port_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        targets = tmp_path / "t.txt"
+        targets.write_text("http://127.0.0.1:9/metrics\n")
+        proc = await _run_cli("collect", "--allow-loopback", "--targets", str(targets), "--port", str(port),
+                              "--data-dir", str(tmp_path / "wh"))  # fmt: skip
+    _one_line_error(proc, f"127.0.0.1:{port}", "already in use")
+
+
+async def test_a_warehouse_held_by_another_naap_process_says_which(tmp_path: Path) -> None:
+    import asyncio
+
+    targets = tmp_path / "t.txt"
+    targets.write_text("http://127.0.0.1:9/metrics\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "naap", "--log-level", "warning", "collect", "--allow-loopback", "--targets", str(targets),
+         "--port", "0", "--data-dir", str(tmp_path / "wh")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = await asyncio.to_thread(holder.stdout.readline)  # "collector: ... API http://..." once it runs
+        assert "collector:" in line, line + holder.stderr.read()
+        proc = await _run_cli("score", "--data-dir", str(tmp_path / "wh"))
+    finally:
+        holder.terminate()
+        holder.wait(30)
+    _one_line_error(proc, "held by `naap collect`", f"pid {holder.pid}", "ClickHouse server")

@@ -12,34 +12,49 @@ import urllib.request
 from pathlib import Path
 
 
-def test_demo_serves_a_numeric_score_for_every_orchestrator(tmp_path: Path) -> None:
+def test_demo_starts_clean_and_scores_each_profile_as_its_faults_say() -> None:
+    """Five orchestrators (steady, jittery, flaky, slow, offline part of the time) on a fresh warehouse of its
+    own: every one gets a numeric score, the flaky and offline ones below the steady one, and the warehouse
+    directory is gone when the demo stops."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "naap", "--log-level", "warning", "demo", "--orchestrators", "3", "--port", "0",
-         "--data-dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "naap", "--log-level", "warning", "demo", "--orchestrators", "5", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    profiles: dict[str, str] = {}
+    warehouse = None
     try:
         api = None
         deadline = time.monotonic() + 60
         while api is None and time.monotonic() < deadline:
             line = proc.stdout.readline()  # type: ignore[union-attr]
             assert line or proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
+            m = re.match(r"\s+(0x[0-9a-f]{40})\s+(\w+)\s", line)
+            if m:
+                profiles[m.group(2)] = m.group(1)
+            m = re.search(r"warehouse: (\S+)", line)
+            if m:
+                warehouse = Path(m.group(1))
             m = re.search(r"API:\s+(http://127\.0\.0\.1:\d+)", line)
             if m:
                 api = m.group(1)
         assert api, "the demo never printed its API URL"
-        body: dict = {}
-        deadline = time.monotonic() + 90  # the issue's bound, from start
+        assert warehouse is not None and warehouse.is_dir() and "naap-demo-" in warehouse.name
+        assert set(profiles) == {"steady", "jittery", "flaky", "slow", "offline"}
+        scores: dict[str, float] = {}
+        deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             with urllib.request.urlopen(f"{api}/v1/sla/compliance?period=5m", timeout=5) as r:
                 body = json.load(r)
-            if body["count"] == 3 and all(isinstance(o["score"], float) for o in body["orchestrators"]):
+            scores = {o["orchestrator"]: o["score"] for o in body["orchestrators"] if isinstance(o["score"], float)}
+            if len(scores) == 5 and all(scores[profiles[p]] < scores[profiles["steady"]] for p in ("flaky", "offline")):
                 break
-            time.sleep(2)
-        assert body.get("count") == 3, body
-        assert all(isinstance(o["score"], float) for o in body["orchestrators"]), body
+            time.sleep(3)
+        assert len(scores) == 5, body
+        assert scores[profiles["flaky"]] < scores[profiles["steady"]], scores
+        assert scores[profiles["offline"]] < scores[profiles["steady"]], scores
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+    assert not warehouse.exists(), "the demo's fresh warehouse outlived it"

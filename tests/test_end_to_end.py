@@ -77,7 +77,7 @@ async def test_fleet_is_scraped_scored_and_served(settings: Settings, fast_sla) 
         assert o["status"] == "ok" and isinstance(o["score"], float)
         assert o["subscores"]["output_fps"]["samples"] >= 3
         assert o["subscores"]["output_fps"]["p50"] > 0
-        assert o["config_version"] == body["config_version"] == "v0"
+        assert o["config_version"] == body["config_version"] == fast_sla.version
     steady = by_orch[fleet[0].config.orchestrator]["subscores"]["availability"]
     offline = by_orch[fleet[2].config.orchestrator]["subscores"]["availability"]
     assert steady["value"] == 1.0

@@ -12,15 +12,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # room -> the rooms it may import (itself included). Bottom to top: exporter; warehouse; discovery, scraper,
-# scoring (the scraper may use discovery's Target); api; naap, the shell.
+# scoring, prober (the scraper and the prober may use discovery's Target); api; naap, the shell.
 ALLOWED: dict[str, set[str]] = {
     "exporter": {"exporter"},
     "warehouse": {"exporter", "warehouse"},
     "discovery": {"exporter", "warehouse", "discovery"},
     "scraper": {"exporter", "warehouse", "discovery", "scraper"},
     "scoring": {"exporter", "warehouse", "scoring"},
-    "api": {"exporter", "warehouse", "discovery", "scoring", "api"},
-    "naap": {"exporter", "warehouse", "discovery", "scraper", "scoring", "api", "naap"},
+    "prober": {"exporter", "warehouse", "discovery", "prober"},
+    "api": {"exporter", "warehouse", "discovery", "scoring", "prober", "api"},
+    "naap": {"exporter", "warehouse", "discovery", "scraper", "scoring", "prober", "api", "naap"},
 }
 ROOMS = set(ALLOWED)
 
@@ -33,7 +34,7 @@ def module_name(path: Path) -> str:
 
 
 def project_modules() -> dict[str, Path]:
-    return {module_name(p): p for room in ROOMS for p in (ROOT / room).rglob("*.py")}
+    return {module_name(p): p for room in ROOMS if (ROOT / room).is_dir() for p in (ROOT / room).rglob("*.py")}
 
 
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:

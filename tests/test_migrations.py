@@ -68,17 +68,23 @@ def test_render_sql_prints_every_statement() -> None:
     assert sql.count("-- migration ") == len(load_migrations())
 
 
-def test_retention_follows_settings(warehouse: Warehouse) -> None:
-    def ddl() -> str:
+def test_retention_follows_settings(warehouse: Warehouse, tmp_path) -> None:  # noqa: ANN001
+    """Every table has its own retention setting; a table's TTL follows it (and 0 keeps rows forever)."""
+    from warehouse.config import WarehouseSettings
+    from warehouse.migrations import RETENTION
+
+    def ddl(table: str) -> str:
         return warehouse.scalar(
-            "SELECT create_table_query FROM system.tables WHERE database = {d:String} AND name = 'samples'",
-            {"d": warehouse.database},
+            "SELECT create_table_query FROM system.tables WHERE database = {d:String} AND name = {t:String}",
+            {"d": warehouse.database, "t": table},
         )
 
-    apply_retention(warehouse, 7)
-    assert "toIntervalDay(7)" in ddl()
-    apply_retention(warehouse, 0)
-    assert "TTL" not in ddl()
+    days = {field: 7 + i for i, (_col, field) in enumerate(RETENTION.values())}
+    apply_retention(warehouse, WarehouseSettings(data_dir=tmp_path, **days))
+    for table, (column, field) in RETENTION.items():
+        assert f"TTL toDateTime({column}) + toIntervalDay({days[field]})" in ddl(table), table
+    apply_retention(warehouse, WarehouseSettings(data_dir=tmp_path, **{f: 0 for f in days}))
+    assert all("TTL" not in ddl(t) for t in RETENTION)
 
 
 def test_millisecond_timestamps_land_in_the_right_year(warehouse: Warehouse) -> None:

@@ -17,9 +17,10 @@ from warehouse.client import Warehouse
 from scraper import errors
 from scraper.fetch import Fetcher, GuardedResolver
 from scraper.scrape import Scraper
-from scraper.sink import WarehouseSink
+from sink_helpers import declaring, sink_for
 
-GOOD = b"# TYPE up_things gauge\nup_things{a=\"1\"} 1\nup_things{a=\"2\"} 2\n"
+# The exporter declares who it is: a scrape counts only when that matches the target's orchestrator.
+GOOD = declaring("0x" + "1" * 40, b"# TYPE up_things gauge\nup_things{a=\"1\"} 1\nup_things{a=\"2\"} 2\n")
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ async def test_each_failure_is_classified_and_neighbours_succeed(server, warehou
         "garbage": make_target(f"{base}/garbage", "0x" + "4" * 40),
         "500": make_target(f"{base}/500", "0x" + "5" * 40),
     }
-    sink = WarehouseSink(warehouse)
+    sink = sink_for(warehouse)
     async with Fetcher(timeout_s=0.5, max_body_bytes=1 << 20, allow_loopback=True) as fetcher:
         scraper = Scraper(fetcher, sink)
         for _round in range(2):  # the scraper keeps going after failures
@@ -83,7 +84,7 @@ async def test_each_failure_is_classified_and_neighbours_succeed(server, warehou
             }
             slow = records[list(targets).index("slow")]
             assert slow.duration_s < 2.0  # bounded by the timeout, not by the target
-    assert await sink.flush()
+    assert await sink.writer.flush()
 
     rows = warehouse.query(
         "SELECT orchestrator, error_class, up, samples FROM scrapes ORDER BY orchestrator, ts"
@@ -91,7 +92,7 @@ async def test_each_failure_is_classified_and_neighbours_succeed(server, warehou
     assert len(rows) == 10
     classes = {(r[0], r[1]) for r in rows}
     assert ("0x" + "1" * 40, errors.OK) in classes and ("0x" + "3" * 40, errors.TIMEOUT) in classes
-    assert warehouse.scalar("SELECT count() FROM samples") == 4  # 2 samples × 2 good scrapes, nothing else
+    assert warehouse.scalar("SELECT count() FROM samples") == 6  # 3 samples × 2 good scrapes, nothing else
     assert hits["good"] == 2
 
 

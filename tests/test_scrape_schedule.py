@@ -23,7 +23,8 @@ from scraper import errors
 from scraper.fetch import Fetcher
 from scraper.schedule import ScrapeScheduler, in_shard, offset_s
 from scraper.scrape import Scraper
-from scraper.sink import SCRAPE_ROW_COLUMNS, VOID_COLUMNS, WarehouseSink
+from scraper.sink import SCRAPE_ROW_COLUMNS, VOID_COLUMNS
+from sink_helpers import declaring, sink_for
 
 GOOD = b'g{i="1"} 1\ng{i="2"} 2\n'
 
@@ -93,10 +94,10 @@ async def _serve(routes: dict[str, bytes]) -> tuple[web.AppRunner, int]:
 
 
 async def test_a_stalled_loop_leaves_void_rows_and_a_paused_window(warehouse: Warehouse) -> None:
-    runner, port = await _serve({"/a": GOOD, "/b": GOOD})
-    sink = WarehouseSink(warehouse, flush_interval_s=0.1)
+    runner, port = await _serve({"/a": declaring("0x" + "a" * 40, GOOD), "/b": declaring("0x" + "b" * 40, GOOD)})
+    sink = sink_for(warehouse, flush_interval_s=0.1)
     stop = asyncio.Event()
-    writer = asyncio.create_task(sink.run(stop))
+    writer = asyncio.create_task(sink.writer.run(stop))
     async with Fetcher(timeout_s=0.3, max_body_bytes=1 << 20, allow_loopback=True) as fetcher:
         scraper = Scraper(fetcher, sink)
         sched = ScrapeScheduler(scraper, 0.5, scheduler=AsyncIOScheduler(timezone=timezone.utc), timeout_s=0.3,
@@ -133,9 +134,9 @@ async def test_a_stalled_loop_leaves_void_rows_and_a_paused_window(warehouse: Wa
 
 
 async def test_a_round_where_every_target_is_unreachable_is_void(warehouse: Warehouse) -> None:
-    sink = WarehouseSink(warehouse, flush_interval_s=0.1)
+    sink = sink_for(warehouse, flush_interval_s=0.1)
     voided = lambda: sched.telemetry.void_windows.labels("all_unreachable")._value.get()  # noqa: E731
-    runner, port = await _serve({"/ok": GOOD})
+    runner, port = await _serve({"/ok": declaring("0x" + "f" * 40, GOOD)})
     try:
         async with Fetcher(timeout_s=0.2, max_body_bytes=1 << 20, allow_loopback=True) as fetcher:
             scraper = Scraper(fetcher, sink)
@@ -155,7 +156,7 @@ async def test_a_round_where_every_target_is_unreachable_is_void(warehouse: Ware
         await runner.cleanup()
     assert during_outage >= 2
     assert after == settled
-    assert await sink.flush()
+    assert await sink.writer.flush()
     windows = warehouse.query(
         "SELECT toUnixTimestamp64Milli(start_ts), toUnixTimestamp64Milli(end_ts) FROM scraper_void WHERE reason = 'all_unreachable'"
     ).rows  # fmt: skip
@@ -176,12 +177,12 @@ def test_availability_leaves_void_rows_and_windows_out(warehouse: Warehouse, fas
         # a: up, except 4 failures inside the scraper's paused window and 2 missed (void) slots
         in_pause = 5 <= i < 9
         up_a = 0 if in_pause else 1
-        rows.append((ts, ts, "http://a", a, "a:1", up_a, 0.01, 1, 1, "ok" if up_a else "timeout", "", "s1", "0/1", 0))
+        rows.append((ts, ts, "http://a", a, "a:1", up_a, 0.01, 1, 1, "ok" if up_a else "timeout", "", "s1", "0/1", 0, "checked", {}))
         # b: a real outage of 4 scrapes outside any void window; scraped by another scraper
         up_b = 0 if 12 <= i < 16 else 1
-        rows.append((ts, ts, "http://b", b, "b:1", up_b, 0.01, 1, 1, "ok" if up_b else "connect", "", "s2", "0/1", 0))
-    rows.append((start + 1, start + 1, "http://a", a, "a:1", 0, 0.0, 0, 0, "missed", "", "s1", "0/1", 1))
-    rows.append((start + 2, start + 2, "http://a", a, "a:1", 0, 0.0, 0, 0, "missed", "", "s1", "0/1", 1))
+        rows.append((ts, ts, "http://b", b, "b:1", up_b, 0.01, 1, 1, "ok" if up_b else "connect", "", "s2", "0/1", 0, "checked", {}))
+    rows.append((start + 1, start + 1, "http://a", a, "a:1", 0, 0.0, 0, 0, "missed", "", "s1", "0/1", 1, "", {}))
+    rows.append((start + 2, start + 2, "http://a", a, "a:1", 0, 0.0, 0, 0, "missed", "", "s1", "0/1", 1, "", {}))
     warehouse.insert_rows("scrapes", SCRAPE_ROW_COLUMNS, rows)
     # s1 was paused during a's failures, and later saw a round where nothing answered; the windows belong to s1,
     # so b's rows (scraped by s2) count in full, its real outage included.

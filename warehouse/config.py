@@ -33,6 +33,12 @@ class WarehouseSettings(Section):
     data_dir: Path = Field(default_factory=default_data_dir, description="Where the embedded warehouse lives.")
     database: str = Field("naap", description="ClickHouse database holding every table.")
     sample_ttl_days: int = Field(30, ge=0, le=3650, description="Days raw samples are kept; 0 keeps them forever.")
+    scrape_ttl_days: int = Field(
+        400, ge=0, le=3650, description="Days scrape rows (availability's source) are kept; 0 keeps them forever."
+    )
+    void_ttl_days: int = Field(400, ge=0, le=3650, description="Days void windows are kept; 0 keeps them forever.")
+    snapshot_ttl_days: int = Field(90, ge=0, le=3650, description="Days discovery snapshots are kept; 0 keeps them forever.")
+    score_ttl_days: int = Field(0, ge=0, le=36500, description="Days published scores are kept; 0 (default) keeps them forever.")
     batch_rows: int = Field(50_000, ge=1, le=10_000_000, description="Flush a sample batch at this many rows.")
     flush_interval_s: float = Field(1.0, gt=0, le=60, description="Flush pending rows at least this often.")
     max_buffered_rows: int = Field(

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def is_embedded(dsn: str) -> bool:
     return dsn.lower().startswith("chdb://")
+
+
+def embedded_path(dsn: str) -> Path:
+    """The data directory of a chdb:// DSN."""
+    return Path(dsn.split("://", 1)[1].split("?", 1)[0])
 
 
 def redact_dsn(dsn: str) -> str:

@@ -16,7 +16,7 @@ from importlib import resources
 from exporter.common.clock import now_ms
 from warehouse.client import Warehouse, WarehouseError
 from warehouse.config import WarehouseSettings
-from warehouse.dsn import is_embedded
+from warehouse.dsn import embedded_path, is_embedded, redact_dsn
 
 log = logging.getLogger(__name__)
 
@@ -131,36 +131,56 @@ def render_sql(migrations: list[Migration]) -> str:
     return "\n".join(chunks)
 
 
-_TTL_RE = re.compile(r"TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)")
+# Retention: table -> (its time column, the WarehouseSettings field giving its days; 0 keeps rows forever).
+RETENTION = {
+    "samples": ("ts", "sample_ttl_days"),
+    "scrapes": ("scheduled_ts", "scrape_ttl_days"),
+    "scraper_void": ("start_ts", "void_ttl_days"),
+    "discovery_snapshots": ("ts", "snapshot_ttl_days"),
+    "sla_scores": ("window_end", "score_ttl_days"),
+}
+_TTL_RE = re.compile(r"TTL toDateTime\((\w+)\) \+ toIntervalDay\((\d+)\)")
 
 
-def apply_retention(wh: Warehouse, sample_ttl_days: int) -> None:
-    """Make the raw sample TTL match the settings. Not a migration: it is operator configuration,
-    and it is only altered when it differs (MODIFY TTL rewrites parts)."""
-    ddl = wh.scalar(
-        "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = 'samples'",
-        {"db": wh.database},
-    )
-    if ddl is None:
-        return
-    m = _TTL_RE.search(ddl)
-    current = int(m.group(1)) if m else 0
-    if current == sample_ttl_days:
-        return
-    if sample_ttl_days == 0:
-        wh.command("ALTER TABLE samples REMOVE TTL")
-    else:
-        wh.command(f"ALTER TABLE samples MODIFY TTL toDateTime(ts) + toIntervalDay({int(sample_ttl_days)})")
-    log.info("raw sample retention set to %s days", sample_ttl_days or "unlimited")
+def apply_retention(wh: Warehouse, settings: WarehouseSettings) -> None:
+    """Make every table's TTL match the settings. Not a migration: it is operator configuration, and a table is
+    only altered when its TTL differs (MODIFY TTL rewrites parts)."""
+    for table, (column, field) in RETENTION.items():
+        days = int(getattr(settings, field))
+        ddl = wh.scalar(
+            "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+            {"db": wh.database, "t": table},
+        )
+        if ddl is None:
+            continue
+        m = _TTL_RE.search(ddl)
+        current = int(m.group(2)) if m else 0
+        if current == days:
+            continue
+        if days == 0:
+            wh.command(f"ALTER TABLE {table} REMOVE TTL")
+        else:
+            wh.command(f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + toIntervalDay({days})")
+        log.info("%s retention set to %s", table, f"{days} days" if days else "unlimited")
 
 
-def open_warehouse(settings: WarehouseSettings, migrate: bool = True) -> Warehouse:
-    """Open the configured warehouse and (by default) bring its schema up to date and its retention in line."""
+def open_warehouse(settings: WarehouseSettings, migrate: bool = True, holder: str | None = None,
+                   create: bool = True) -> Warehouse:  # fmt: skip
+    """Open the configured warehouse and (by default) bring its schema up to date and its retention in line.
+
+    `holder` names the command (see Warehouse). `create=False` is for read-only commands: an embedded warehouse
+    that does not exist yet (a mistyped --data-dir) is an error, never silently created empty."""
     dsn = settings.resolved_dsn()
     if is_embedded(dsn):
+        path = embedded_path(dsn)
+        if not create and not path.is_dir():
+            raise WarehouseError(f"no warehouse at {path}: check --data-dir / --warehouse (nothing was created)")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    wh = Warehouse(dsn, settings.database)
+    wh = Warehouse(dsn, settings.database, holder=holder)
+    if not create and not wh.scalar(f"EXISTS TABLE {LEDGER_TABLE}"):
+        wh.close()
+        raise WarehouseError(f"no naap schema in database {settings.database!r} of {redact_dsn(dsn)}: nothing to read there")
     if migrate:
         apply_migrations(wh)
-        apply_retention(wh, settings.sample_ttl_days)
+        apply_retention(wh, settings)
     return wh
