@@ -10,6 +10,7 @@
     livepeer: {url: "http://127.0.0.1:7935/metrics", interval_s: 15}
     push: {enabled: true, host: 127.0.0.1, port: 9936, allow: ["127.0.0.0/8", "::1/128"]}
     cue: {model_flops: {my-model: 1.2e12}}
+    host_metrics: {enabled: true, interval_s: 5, disk_path: /}   # the `host` source (`host` is the listen address)
 """
 
 from __future__ import annotations
@@ -127,6 +128,26 @@ class CueConfig(Section):
         return v
 
 
+class HostMetricsConfig(Section):
+    """The `host` source (exporter.host): this machine's CPU, load, memory, filesystem, disk and network."""
+
+    enabled: bool = Field(True, description="Expose the host's CPU, load, memory, disk and network (naap_host_*).")
+    interval_s: float = Field(5.0, gt=0, le=3600, description="Seconds between reads of /proc.")
+    disk_path: str = Field(
+        "/", min_length=1, max_length=4096, description="Absolute path whose filesystem's size and free space are shown."
+    )
+    proc_path: str = Field(
+        "/proc", min_length=1, max_length=4096, description="Where procfs is mounted (/host/proc in a container)."
+    )
+
+    @field_validator("disk_path", "proc_path")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/") or "\0" in v:
+            raise ValueError("must be an absolute path")
+        return v
+
+
 class ExporterConfig(Section):
     host: str = Field("0.0.0.0", description="Address to listen on.")
     port: int = Field(EXPORTER_PORT, ge=0, le=65535, description="Port to listen on (0 picks a free one).")
@@ -139,6 +160,8 @@ class ExporterConfig(Section):
     livepeer: LivepeerConfig = Field(default_factory=LivepeerConfig)
     push: PushConfig = Field(default_factory=PushConfig)
     cue: CueConfig = Field(default_factory=CueConfig)
+    # Named host_metrics, not host: `host` is the listen address. Real values in simulate mode too.
+    host_metrics: HostMetricsConfig = Field(default_factory=HostMetricsConfig)
     simulate: bool = Field(False, description="Serve a simulated GPU source and runner instead of real ones.")
     gpus: int = Field(1, ge=0, le=64, description="Simulated GPUs.")
     streams: int = Field(4, ge=0, le=4096, description="Simulated concurrent streams.")

@@ -41,6 +41,7 @@ from exporter.gpu.collector import GpuCollector, GpuPoller
 from exporter.gpu.dcgm import DcgmBindingsSource, DcgmExporterSource
 from exporter.gpu.nvml import NvmlSource
 from exporter.gpu.simulated import SimulatedGpuSource
+from exporter.host.collector import HostCollector, HostPoller
 from exporter.relay.livepeer import LivepeerRelay, RelayCollector, SimulatedLivepeer
 from exporter.simulate import PROFILES, Profile, SimulatedRunner
 from exporter.sources import HttpPoller, Poller
@@ -173,7 +174,11 @@ class Exporter:
         elif config.simulate:
             self.relay = SimulatedLivepeer(self.streams, config.gpus)
 
-        self.pollers = [p for p in (self.gpu_poller, self.dcgm, self.relay) if p is not None]
+        # The host's own CPU, memory, disk and network: real in simulate mode too (they are this machine's).
+        hm = config.host_metrics
+        self.host = HostPoller(hm.interval_s, hm.disk_path, hm.proc_path) if hm.enabled else None
+
+        self.pollers = [p for p in (self.gpu_poller, self.dcgm, self.relay, self.host) if p is not None]
         if self.gpu_poller is not None:
             gpu_collector = GpuCollector(self.gpu_poller, self.dcgm)
             self.registry.register(gpu_collector)
@@ -186,6 +191,8 @@ class Exporter:
             self.registry.register(GpuCollector(GpuPoller(_NoGpus(), 3600), self.dcgm))
         if self.relay is not None:
             self.registry.register(RelayCollector(self.relay))  # type: ignore[arg-type]
+        if self.host is not None:
+            self.registry.register(HostCollector(self.host))
 
         p = config.push
         self.ingest: PushIngest | None = None

@@ -174,6 +174,9 @@ def cli(log_level: str) -> None:
               help="The local go-livepeer /metrics URL to relay, e.g. http://127.0.0.1:7935/metrics. [default: off]")  # fmt: skip
 @click.option("--no-push", is_flag=True, default=None,
               help="Refuse runner pushes (in-process SDK only); the default with --simulate.")
+@click.option("--no-host-metrics", is_flag=True, default=None,
+              help="Do not expose this host's CPU, load, memory, disk and network (naap_host_*; on by default, "
+                   "real even with --simulate).")  # fmt: skip
 @click.option("--push-host", help="Address the runner push listener binds. [default: 127.0.0.1]")
 @click.option("--push-port", type=int, help="Port of the runner push listener (POST /v1/push). [default: 9936]")
 @click.option("--push-allow", multiple=True, metavar="CIDR",
@@ -197,6 +200,7 @@ def exporter(
     dcgm_url: str | None,
     livepeer_url: str | None,
     no_push: bool | None,
+    no_host_metrics: bool | None,
     push_host: str | None,
     push_port: int | None,
     push_allow: tuple[str, ...],
@@ -217,6 +221,7 @@ def exporter(
     flags["window_s"] = window
     flags["dcgm"] = {"mode": dcgm_mode, "url": dcgm_url}
     flags["livepeer"] = {"url": livepeer_url}
+    flags["host_metrics"] = {"enabled": False if no_host_metrics else None}
     flags["push"] = {"enabled": False if no_push else None, "host": push_host, "port": push_port,
                      "allow": list(push_allow) or None}  # fmt: skip
     flops: dict[str, float] = {}

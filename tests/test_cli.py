@@ -170,3 +170,19 @@ async def test_a_warehouse_held_by_another_naap_process_says_which(tmp_path: Pat
         holder.terminate()
         holder.wait(30)
     _one_line_error(proc, "held by `naap collect`", f"pid {holder.pid}", "ClickHouse server")
+
+
+@pytest.mark.parametrize(("args", "enabled"), [(["--no-host-metrics"], False), ([], True)])
+def test_exporter_host_metrics_flag_reaches_the_config(monkeypatch: pytest.MonkeyPatch, args: list[str], enabled: bool) -> None:
+    import exporter.server
+
+    seen = {}
+
+    def fake_serve(cfg, stop):  # stands in for the server: only the parsed configuration matters here
+        seen["cfg"] = cfg
+
+    monkeypatch.setattr(exporter.server, "serve_forever", fake_serve)
+    monkeypatch.setattr("naap.cli.run_until_signal", lambda run: run(None))
+    result = CliRunner().invoke(cli, ["exporter", "--simulate", "--no-nvml", *args])
+    assert result.exit_code == 0, result.output
+    assert seen["cfg"].host_metrics.enabled is enabled

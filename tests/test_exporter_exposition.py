@@ -40,6 +40,11 @@ EXPECTED = {
     "naap_frames_out_total", "naap_frames_in_total", "naap_stream_receive_bytes_total",
     "naap_stream_transmit_bytes_total", "naap_stream_startup_seconds_bucket",
     "livepeer_ai_container_in_use", "livepeer_ai_container_idle", "livepeer_ai_current_live_pipelines",
+    # the host's own, real in simulate mode too
+    "naap_host_cpu_seconds_total", "naap_host_cpus", "naap_host_load1", "naap_host_memory_total_bytes",
+    "naap_host_memory_available_bytes", "naap_host_filesystem_size_bytes", "naap_host_filesystem_avail_bytes",
+    "naap_host_disk_read_bytes_total", "naap_host_disk_written_bytes_total",
+    "naap_host_network_receive_bytes_total", "naap_host_network_transmit_bytes_total",
 }  # fmt: skip
 
 
