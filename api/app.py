@@ -20,7 +20,7 @@ from api.routes.health import healthz
 from api.routes.metrics import service_metrics
 from api.routes.sla import sla_compliance
 from exporter.common.meta import version
-from scoring.sla_config import SlaConfig
+from scoring.sla_config import AnyConfig
 from warehouse.client import Warehouse
 
 DESCRIPTION = (
@@ -30,7 +30,7 @@ DESCRIPTION = (
 
 
 def create_app(
-    warehouse: Warehouse, sla_config: SlaConfig, settings: ApiSettings | None = None, discovery: Any = None
+    warehouse: Warehouse, sla_config: AnyConfig, settings: ApiSettings | None = None, discovery: Any = None
 ) -> Litestar:
     """`discovery`: the collector's Discovery (its `last` snapshot feeds /v1/discovery/*); None answers 503."""
     settings = settings or ApiSettings()

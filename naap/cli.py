@@ -399,14 +399,18 @@ def api(config: str | None, host: str | None, port: int | None, warehouse: str |
 @needs("collector")
 @cli.command()
 @config_option
-@click.option("--period", help="Scoring period (from the SLA config). [default: every period]")
+@click.option("--period", help="Scoring period (from the SLA config). [default: every period; 5m for a v1 config]")
 @click.option("--at", "at_ms", type=int, help="Window end, epoch milliseconds. [default: now, aligned to the step]")
 @warehouse_option
 @data_dir_option
 def score(config: str | None, period: str | None, at_ms: int | None, warehouse: str | None, data_dir: str | None) -> None:
-    """Compute SLA scores from the raw log and print them as JSON lines (nothing is published)."""
+    """Compute SLA scores from the raw log and print them as JSON lines (nothing is published).
+
+    With a v1 config, every base window of the period is reduced from the raw log first (as of now), which takes
+    a while for long periods.
+    """
     from scoring.compute import aligned_window_end, compute_scores
-    from scoring.sla_config import ConfigError, load_config
+    from scoring.sla_config import ConfigError, is_v1, load_config
     from warehouse.client import WarehouseError
     from warehouse.migrations import open_warehouse
 
@@ -415,10 +419,11 @@ def score(config: str | None, period: str | None, at_ms: int | None, warehouse: 
         sla = load_config(settings.scoring.config)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
-    periods = [period] if period else list(sla.periods)
     if period and period not in sla.periods:
         raise click.UsageError(f"unknown period {period!r}; configured: {', '.join(sla.periods)}")
-    end = at_ms if at_ms is not None else aligned_window_end(now_ms(), sla.step_s)
+    periods = [period] if period else (["5m"] if is_v1(sla) and "5m" in sla.periods else list(sla.periods))
+    step = sla.spec.base_window_s if is_v1(sla) else sla.step_s
+    end = at_ms if at_ms is not None else aligned_window_end(now_ms(), step)
     try:
         wh = open_warehouse(settings.warehouse, migrate=False, holder="naap score", create=False)
     except WarehouseError as e:
@@ -426,7 +431,14 @@ def score(config: str | None, period: str | None, at_ms: int | None, warehouse: 
     printed = 0
     try:
         for p in periods:
-            for s in compute_scores(wh, sla, p, end):
+            if is_v1(sla):
+                from scoring.publish_v1 import score_from_raw
+
+                scores = score_from_raw(wh, sla, p, end, now_ms())
+                scores = [s for s in scores if s.workflow == ""]
+            else:
+                scores = compute_scores(wh, sla, p, end)
+            for s in scores:
                 click.echo(json.dumps(s.as_dict(), sort_keys=True))
                 printed += 1
     except WarehouseError as e:
@@ -435,6 +447,92 @@ def score(config: str | None, period: str | None, at_ms: int | None, warehouse: 
         wh.close()
     if not printed:
         raise click.ClickException(f"nothing to score: no scrape rows or samples in the windows ending {end} (epoch ms)")
+
+
+# --------------------------------------------------------------------------------------- replay
+def _time_ms(value: str | None, name: str) -> int | None:
+    """Epoch milliseconds, or an ISO 8601 time (UTC unless it says otherwise)."""
+    if value is None:
+        return None
+    if value.lstrip("-").isdigit():
+        return int(value)
+    from datetime import datetime, timezone
+
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.UsageError(f"{name} {value!r}: give epoch milliseconds or an ISO 8601 time, e.g. 2026-11-29T20:00:00Z") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return int(t.timestamp() * 1000)
+
+
+@needs("collector")
+@cli.command()
+@config_option
+@click.option("--from", "from_", metavar="T", help="First window end: epoch ms or ISO 8601. [default: 24 h before --to]")
+@click.option("--to", metavar="T", help="Last window end: epoch ms or ISO 8601. [default: now]")
+@click.option("--orchestrator", metavar="0x…", help="Only this orchestrator's scores.")
+@click.option("--period", help="Only this period's scores (e.g. 1h).")
+@click.option("--no-inputs", is_flag=True, help="v1: recompute scores from the stored base-window inputs only, without "
+              "recomputing those inputs from the raw log (fast; checks the arithmetic, not the inputs).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per score instead of text.")
+@warehouse_option
+@data_dir_option
+def replay(config: str | None, from_: str | None, to: str | None, orchestrator: str | None, period: str | None,
+           no_inputs: bool, as_json: bool, warehouse: str | None, data_dir: str | None) -> None:  # fmt: skip
+    """Recompute published scores with the config version and hash each one names; print identical or the difference.
+
+    Exits 1 if any score differs or could not be recomputed.
+    """
+    from exporter.common.eth import eth_address
+    from scoring.replay import json_diff, published_scores, replay as run_replay, summary
+    from warehouse.client import WarehouseError
+    from warehouse.migrations import open_warehouse
+
+    hi = _time_ms(to, "--to") or now_ms()
+    lo = _time_ms(from_, "--from")
+    lo = hi - 86_400_000 if lo is None else lo
+    if lo > hi:
+        raise click.UsageError("--from is after --to")
+    orch = None
+    if orchestrator:
+        try:
+            orch = eth_address(orchestrator)
+        except ValueError as e:
+            raise click.UsageError(f"--orchestrator {e}") from None
+    settings = _settings(config, _warehouse_overrides(warehouse, data_dir))
+    try:
+        wh = open_warehouse(settings.warehouse, migrate=False, holder="naap replay", create=False)
+    except WarehouseError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        rows = published_scores(wh, lo, hi, orch, period)
+        results = run_replay(wh, rows, verify_inputs=not no_inputs)
+    except WarehouseError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        wh.close()
+    for r in results:
+        if as_json:
+            click.echo(json.dumps({"period": r.period, "window_end": r.window_end_ms, "orchestrator": r.orchestrator,
+                                   "workflow": r.workflow, "config_version": r.config_version, "identical": r.identical,
+                                   "reason": r.reason}, sort_keys=True))  # fmt: skip
+            continue
+        head = f"{r.period:>4} {r.window_end_ms} {r.orchestrator} {r.workflow or '-'} {r.config_version}"
+        if r.identical:
+            click.echo(f"identical  {head}" + (f"  ({r.reason})" if r.reason else ""))
+            continue
+        click.echo(f"DIFFERS    {head}: {r.reason}")
+        if r.recomputed:
+            for line in json_diff(json.loads(r.published), json.loads(r.recomputed))[:10]:
+                click.echo(f"           {line}")
+    s = summary(results)
+    click.echo(f"{s['replayed']} scores replayed: {s['identical']} identical, {s['differ']} differ", err=True)
+    if not results:
+        click.echo("no published scores in that range", err=True)
+    if s["differ"]:
+        sys.exit(1)
 
 
 # --------------------------------------------------------------------------------------- discover

@@ -30,7 +30,8 @@ from discovery.factory import build_discovery
 from discovery.service import SNAPSHOT_COLUMNS, Snapshot, Source, snapshot_rows
 from exporter.common.clock import now_ms
 from naap.settings import Settings
-from scoring.sla_config import SlaConfig, load_config
+from scoring.publish_v1 import publish_tick
+from scoring.sla_config import AnyConfig, is_v1, load_config
 from scoring.store import publish_scores
 from scraper.factory import build_scraping
 from scraper.schedule import ScrapeScheduler
@@ -91,7 +92,7 @@ class Collector:
         self,
         settings: Settings,
         sources: list[Source] | None = None,
-        sla_config: SlaConfig | None = None,
+        sla_config: AnyConfig | None = None,
         with_api: bool = True,
         with_scoring: bool = True,
         holder: str = "naap collect",
@@ -122,7 +123,11 @@ class Collector:
         assert self.warehouse is not None
         try:
             sc = self.settings.scoring
-            publish_scores(self.warehouse, self.sla_config, self.writer, settle_s=sc.settle_s, as_of_margin_s=sc.as_of_margin_s)
+            if is_v1(self.sla_config):
+                publish_tick(self.warehouse, self.sla_config, settle_s=sc.settle_s, as_of_margin_s=sc.as_of_margin_s,
+                             catchup_s=sc.catchup_s)  # fmt: skip
+            else:
+                publish_scores(self.warehouse, self.sla_config, self.writer, settle_s=sc.settle_s, as_of_margin_s=sc.as_of_margin_s)
             self.scoring_runs += 1
         except WarehouseError as e:
             self.scoring_errors += 1

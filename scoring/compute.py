@@ -23,7 +23,7 @@ FPS_METRIC = "naap_stream_output_fps"
 # neither way. docs/scraper.md, "Availability", states the rule.
 # `{asof}` limits every table to the rows that had arrived when the score was published (AS_OF below), so a
 # published score replays to the same bytes whatever arrives later.
-_AVAILABILITY_SQL = """
+AVAILABILITY_SQL = """
 SELECT orchestrator, count() AS scheduled, sum(up) AS successful
 FROM scrapes
 WHERE scheduled_ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')
@@ -114,7 +114,7 @@ def compute_scores(wh: Warehouse, config: SlaConfig, period: str, window_end_ms:
     asof = ""
     if as_of_ms is not None:
         asof, params["as_of"] = AS_OF, as_of_ms
-    avail = {r[0]: (int(r[1]), int(r[2])) for r in wh.query(_AVAILABILITY_SQL.replace("{asof}", asof), params).rows}
+    avail = {r[0]: (int(r[1]), int(r[2])) for r in wh.query(AVAILABILITY_SQL.replace("{asof}", asof), params).rows}
     models = sorted(k for k in config.fps_targets if k != "default")
     fps_rows = wh.query(
         _FPS_SQL.replace("{pct}", repr(float(config.fps_percentile))).replace("{asof}", asof),

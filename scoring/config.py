@@ -21,3 +21,8 @@ class ScoringSettings(Section):
         2.0, ge=0, le=300, description="A published score counts the rows that arrived up to this long before it was "
         "computed (inserts still committing are left to the next window's score, never half-counted)."
     )
+    catchup_s: float = Field(
+        3600.0, ge=0, le=7 * 86400, description="Score v1: base windows and score windows that fell due while the "
+        "collector was down are computed on restart if they ended within this long ago; older ones stay unpublished "
+        "(their absence lowers coverage, never a score)."
+    )

@@ -306,3 +306,39 @@ def series_rate(warehouse: Warehouse, metric: str, start_ms: int, end_ms: int,
     """``rate(metric{filters}[end - start])`` at `end_ms`, per series: {series: counter unit per second}."""
     got = series_windows(warehouse, metric, [(start_ms, end_ms)], "rate", filters, as_of_ms)
     return {key: v for (key, _, _), v in got.items()}
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
+    """PromQL `histogram_quantile(q, …)` over one series' cumulative buckets {upper bound: count} (+Inf as
+    math.inf), as Prometheus 2.42 computes it (promql/quantile.go bucketQuantile): counts made monotonic, the
+    bucket holding rank q·count(+Inf) found, and the value interpolated linearly inside it from the previous
+    bound (0 for the first bucket, unless its bound is ≤ 0); a rank in the +Inf bucket gives the highest finite
+    bound. None where Prometheus answers NaN (no +Inf bucket, fewer than 2 buckets, no observations)."""
+    if math.isnan(q):
+        return None
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    bounds = sorted(buckets)
+    if not bounds or not math.isinf(bounds[-1]) or len(bounds) < 2:
+        return None
+    counts, top = [], 0.0
+    for b in bounds:  # ensureMonotonic: a count below its predecessor is raised to it
+        top = max(top, float(buckets[b]))
+        counts.append(top)
+    observations = counts[-1]
+    if observations == 0:
+        return None
+    rank = q * observations
+    i = next((k for k in range(len(bounds) - 1) if counts[k] >= rank), len(bounds) - 1)
+    if i == len(bounds) - 1:
+        return bounds[-2]
+    if i == 0 and bounds[0] <= 0:
+        return bounds[0]
+    start, count = 0.0, counts[i]
+    if i > 0:
+        start, count, rank = bounds[i - 1], count - counts[i - 1], rank - counts[i - 1]
+    if count == 0:
+        return None  # 0/0: Prometheus' NaN
+    return start + (bounds[i] - start) * (rank / count)

@@ -13,8 +13,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from exporter.common.configfile import ConfigFileError, build_model
+from scoring.sla_v1 import ConfigV1, SpecV1, config_v1
 
-CURRENT = "sla-v0.1.yaml"
+CURRENT = "sla-v1.yaml"
 
 
 class ConfigError(ConfigFileError):
@@ -92,13 +93,27 @@ def _canonical_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def parse_config(text: str, origin: str = "<config>") -> SlaConfig:
+# Either engine's config: v0.x (scoring/compute.py) or v1 (scoring/score_v1.py); `version` picks the engine.
+AnyConfig = SlaConfig | ConfigV1
+
+
+def is_v1(config: AnyConfig) -> bool:
+    return isinstance(config, ConfigV1)
+
+
+def parse_config(text: str, origin: str = "<config>") -> AnyConfig:
+    """A config from YAML text: v0.x or v1 by its `version` field. Raises ConfigError naming `origin` and the field."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{origin}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: must hold a mapping")
+    if str(data.get("version", "")).startswith("v1"):
+        try:
+            return config_v1(build_model(SpecV1, data, origin))
+        except ConfigFileError as e:
+            raise ConfigError(str(e)) from None
     try:
         spec = build_model(_Spec, data, origin)
     except ConfigFileError as e:
@@ -118,7 +133,7 @@ def parse_config(text: str, origin: str = "<config>") -> SlaConfig:
     )
 
 
-def load_config(path: str | Path | None = None) -> SlaConfig:
+def load_config(path: str | Path | None = None) -> AnyConfig:
     if path is None:
         text = resources.files("scoring.configs").joinpath(CURRENT).read_text(encoding="utf-8")
         return parse_config(text, f"scoring/configs/{CURRENT}")
@@ -129,9 +144,9 @@ def load_config(path: str | Path | None = None) -> SlaConfig:
         raise ConfigError(f"cannot read {p}: {e.strerror or e}") from None
 
 
-def released_configs() -> dict[str, SlaConfig]:
+def released_configs() -> dict[str, AnyConfig]:
     """Every released SLA config shipped in scoring/configs/, by version (for replaying published scores)."""
-    out: dict[str, SlaConfig] = {}
+    out: dict[str, AnyConfig] = {}
     for entry in sorted(resources.files("scoring.configs").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             cfg = parse_config(entry.read_text(encoding="utf-8"), f"scoring/configs/{entry.name}")

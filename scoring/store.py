@@ -68,17 +68,25 @@ def publish_scores(wh: Warehouse, config: SlaConfig, writer: Writer | None = Non
 _LATEST_SQL = """
 SELECT orchestrator, score, status, detail, window_end
 FROM sla_scores
-WHERE period = {period:String}
-  AND window_end = (SELECT max(window_end) FROM sla_scores WHERE period = {period:String})
+WHERE period = {period:String} AND config_version = {version:String} AND workflow = {workflow:String}
+  AND window_end = (SELECT max(window_end) FROM sla_scores
+                    WHERE period = {period:String} AND config_version = {version:String})
   {orch_filter}
-ORDER BY orchestrator, computed_ts DESC
+ORDER BY orchestrator, computed_ts
 LIMIT 1 BY orchestrator
 """
 
 
-def latest_scores(wh: Any, period: str, orchestrator: str | None = None) -> list[dict[str, Any]]:
-    """The most recent published window of `period`, one entry per orchestrator (sorted)."""
-    params: dict[str, Any] = {"period": period}
+def latest_scores(wh: Any, period: str, orchestrator: str | None = None, config_version: str | None = None,
+                  workflow: str = "") -> list[dict[str, Any]]:  # fmt: skip
+    """The most recent published window of `period` for `config_version`, one entry per orchestrator (sorted): the
+    orchestrator's own score (workflow '') or one workflow's. The first published row wins if a window was
+    published twice."""
+    params: dict[str, Any] = {"period": period, "version": config_version or "", "workflow": workflow}
+    if config_version is None:
+        params["version"] = wh.scalar(
+            "SELECT argMax(config_version, window_end) FROM sla_scores WHERE period = {period:String}", {"period": period}
+        ) or ""
     orch_filter = ""
     if orchestrator:
         orch_filter = "AND orchestrator = {orch:String}"

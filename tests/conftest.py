@@ -58,10 +58,31 @@ def settings(chdb_dir: Path, db_name: str) -> "Settings":
 
 @pytest.fixture
 def fast_sla() -> Any:
-    """The packaged SLA config with 1 s window steps, so a few seconds of data are already scored."""
+    """The released v0.1 SLA config with 1 s window steps, so a few seconds of data are already scored."""
     from importlib import resources
 
-    from scoring.sla_config import CURRENT, parse_config
+    from scoring.sla_config import parse_config
 
-    text = resources.files("scoring.configs").joinpath(CURRENT).read_text()
+    text = resources.files("scoring.configs").joinpath("sla-v0.1.yaml").read_text()
     return parse_config(text.replace("step_s: 10", "step_s: 1"), "test")
+
+
+def fast_v1_config(base_window_s: int = 1, period_s: int = 10, min_coverage: float = 0.5) -> Any:
+    """The packaged v1 config with short windows (1 s base windows, one 10 s period named "10s"), for tests that
+    publish v1 scores from a few seconds of live data. Not a released version: replay it with configs={...}."""
+    from importlib import resources
+
+    import yaml
+
+    from scoring.sla_config import parse_config
+
+    data = yaml.safe_load(resources.files("scoring.configs").joinpath("sla-v1.yaml").read_text())
+    data["version"] = "v1-test"
+    data["base_window_s"] = base_window_s
+    data["periods"] = {"10s": {"seconds": period_s, "step_s": base_window_s, "min_coverage": min_coverage}}
+    return parse_config(yaml.safe_dump(data), "test")
+
+
+@pytest.fixture
+def fast_v1() -> Any:
+    return fast_v1_config()

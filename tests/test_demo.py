@@ -9,15 +9,32 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib import resources
 from pathlib import Path
 
+import yaml
 
-def test_demo_starts_clean_and_scores_each_profile_as_its_faults_say() -> None:
+
+def _fast_v1_settings(tmp_path: Path) -> Path:
+    """Settings whose SLA config is v1 with 10 s base windows and one 90 s period, so that a couple of minutes of
+    the demo are scored (the released config's first 5 m scores take about four minutes)."""
+    data = yaml.safe_load(resources.files("scoring.configs").joinpath("sla-v1.yaml").read_text())
+    data.update(version="v1-test", base_window_s=10, periods={"90s": {"seconds": 90, "step_s": 10, "min_coverage": 0.5}})
+    sla = tmp_path / "sla.yaml"
+    sla.write_text(yaml.safe_dump(data))
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(yaml.safe_dump({"scoring": {"config": str(sla), "settle_s": 3.0}}))
+    return settings
+
+
+def test_demo_starts_clean_and_scores_each_profile_as_its_faults_say(tmp_path: Path) -> None:
     """Five orchestrators (steady, jittery, flaky, slow, offline part of the time) on a fresh warehouse of its
-    own: every one gets a numeric score, the flaky and offline ones below the steady one, and the warehouse
-    directory is gone when the demo stops."""
+    own, scored with v1: every one gets a numeric score with every group, offline < flaky < steady, the slow one
+    loses on FPS and the jittery one on jitter, and the warehouse directory is gone when the demo stops."""
+    settings = _fast_v1_settings(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "naap", "--log-level", "warning", "demo", "--orchestrators", "5", "--port", "0"],
+        [sys.executable, "-m", "naap", "--log-level", "warning", "demo", "--orchestrators", "5", "--port", "0",
+         "--config", str(settings)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     profiles: dict[str, str] = {}
@@ -40,21 +57,38 @@ def test_demo_starts_clean_and_scores_each_profile_as_its_faults_say() -> None:
         assert api, "the demo never printed its API URL"
         assert warehouse is not None and warehouse.is_dir() and "naap-demo-" in warehouse.name
         assert set(profiles) == {"steady", "jittery", "flaky", "slow", "offline"}
-        scores: dict[str, float] = {}
-        deadline = time.monotonic() + 150
+        entries: dict[str, dict] = {}
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(f"{api}/v1/sla/compliance?period=5m", timeout=5) as r:
+            with urllib.request.urlopen(f"{api}/v1/sla/compliance?period=90s", timeout=5) as r:
                 body = json.load(r)
-            scores = {o["orchestrator"]: o["score"] for o in body["orchestrators"] if isinstance(o["score"], float)}
-            if len(scores) == 5 and all(scores[profiles[p]] < scores[profiles["steady"]] for p in ("flaky", "offline")):
+            assert body["config_version"] == "v1-test"
+            entries = {o["orchestrator"]: o for o in body["orchestrators"] if isinstance(o["score"], float)}
+            if len(entries) == 5 and _ranked(entries, profiles):
                 break
             time.sleep(3)
-        assert len(scores) == 5, body
-        assert scores[profiles["flaky"]] < scores[profiles["steady"]], scores
-        assert scores[profiles["offline"]] < scores[profiles["steady"]], scores
+        assert len(entries) == 5, body
+        by = {p: entries[a] for p, a in profiles.items()}
+        score = {p: e["score"] for p, e in by.items()}
+        for p, e in by.items():  # every group that carries weight has a value
+            assert all(e["groups"][g]["value"] is not None for g in ("availability", "latency", "reliability", "consistency")), (p, e["groups"])
+        assert score["offline"] < score["flaky"] < score["steady"], score
+        fps = {p: e["metrics"]["output_fps"]["value"] for p, e in by.items()}
+        jitter = {p: e["metrics"]["jitter"]["value"] for p, e in by.items()}
+        assert fps["slow"] < fps["steady"] and jitter["jittery"] < jitter["steady"], (fps, jitter)
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert not warehouse.exists(), "the demo's fresh warehouse outlived it"
+
+
+def _ranked(entries: dict[str, dict], profiles: dict[str, str]) -> bool:
+    e = {p: entries[a] for p, a in profiles.items()}
+    s = {p: x["score"] for p, x in e.items()}
+    m = {p: x["metrics"] for p, x in e.items()}
+    groups_ok = all(x["groups"][g]["value"] is not None for x in e.values() for g in ("availability", "latency", "reliability", "consistency"))
+    return (groups_ok and s["offline"] < s["flaky"] < s["steady"]
+            and m["slow"]["output_fps"]["value"] < m["steady"]["output_fps"]["value"]
+            and m["jittery"]["jitter"]["value"] < m["steady"]["jitter"]["value"])  # fmt: skip

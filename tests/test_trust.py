@@ -13,7 +13,7 @@ from discovery.target import make_target
 from exporter.common.net import free_port
 from scoring.compute import compute_scores
 from scoring.replay import published_scores, replay
-from scoring.sla_config import load_config, released_configs
+from scoring.sla_config import released_configs
 from scoring.store import publish_scores
 from scraper import errors
 from scraper.fetch import Fetcher
@@ -140,7 +140,7 @@ def test_hiding_the_fps_family_never_scores_above_exposing_a_low_fps(warehouse: 
         [start + i * 15_000 for i in range(n)], [honest] * n, ["x:1"] * n, ["naap_stream_output_fps"] * n,
         [{"model_id": "streamdiffusion-sdxl", "stream_id": "s"}] * n, [4.0] * n,
     ])  # fmt: skip
-    current = {s.orchestrator: s for s in compute_scores(warehouse, load_config(), "5m", end)}
+    current = {s.orchestrator: s for s in compute_scores(warehouse, released_configs()["v0.1"], "5m", end)}
     assert current[honest].status == "ok" and current[honest].score is not None and current[honest].score < 100
     assert current[hider].status == "insufficient_data" and current[hider].score is None
     # v0 (released before the rule) left the missing subscore out: the hider scored 100. It still replays so.

@@ -33,7 +33,7 @@ def sla_compliance(
     if period not in config.periods:
         raise BadRequest(f"unknown period {period[:20]!r}; one of: {', '.join(config.periods)}")
     orch = eth_address(orchestrator_id, "orchestrator_id")
-    rows = latest_scores(state.warehouse, period, orch)
+    rows = latest_scores(state.warehouse, period, orch, config.version)
     return {
         "period": period,
         "config_version": config.version,

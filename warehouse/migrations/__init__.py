@@ -138,6 +138,7 @@ RETENTION = {
     "scraper_void": ("start_ts", "void_ttl_days"),
     "discovery_snapshots": ("ts", "snapshot_ttl_days"),
     "sla_scores": ("window_end", "score_ttl_days"),
+    "score_inputs_v1": ("window_start", "score_ttl_days"),  # what replay recomputes scores from: kept with them
 }
 _TTL_RE = re.compile(r"TTL toDateTime\((\w+)\) \+ toIntervalDay\((\d+)\)")
 
