@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from exporter.streams.core import StreamTable
 
-# Nominal output FPS a healthy GPU reaches per workflow (pipeline, model_id) in the simulation.
+# Nominal output FPS a healthy GPU reaches per workflow (pipeline, model_id) in the simulation: a fifth above the
+# SLA targets (20 and 30 fps), as a well-provisioned orchestrator runs, so "steady" meets them.
 SIMULATED_WORKFLOWS: tuple[tuple[str, str, float], ...] = (
-    ("live-video-to-video", "streamdiffusion-sdxl", 20.0),
-    ("live-video-to-video", "streamdiffusion-sd15", 30.0),
+    ("live-video-to-video", "streamdiffusion-sdxl", 24.0),
+    ("live-video-to-video", "streamdiffusion-sd15", 36.0),
 )
 
 

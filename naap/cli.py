@@ -736,6 +736,21 @@ def bench_scrape(targets: int, seconds: float, interval: float, processes: int, 
     click.echo(format_result(res))
 
 
+@needs("collector")
+@bench.command("replay")
+@click.option("--orchestrators", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Simulated orchestrators.")
+@click.option("--hours", type=click.FloatRange(1, 24 * 31), default=24, show_default=True, help="Hours of history to publish and replay.")
+@click.option("--interval", type=click.IntRange(1, 3600), default=10, show_default=True, help="Scrape interval (s).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated history.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Warehouse directory (default: a fresh temporary one, removed after).")
+def bench_replay(orchestrators: int, hours: float, interval: int, seed: int, data_dir: str | None) -> None:
+    """Publish a generated history with score v1, replay every score (from stored inputs, then with inputs
+    recomputed from the raw log), and project the time for 30 days x 100 orchestrators."""
+    from scoring.bench_replay import run_bench
+
+    run_bench(orchestrators, hours, interval, seed, data_dir)
+
+
 def main() -> None:
     cli(prog_name="naap")
 

@@ -46,7 +46,8 @@ async def run_demo(base: Settings, n: int, api_port: int, data_dir: Path, stop: 
             print(f"API:  {r.api_url}/v1/sla/compliance?period=5m")
             print(f"      {r.api_url}/v1/gpu/metrics")
             print(f"docs: {r.docs_url}")
-            print("scores appear after ~30 s (3 scrapes); Ctrl-C stops everything.", flush=True)
+            print("the first 5 m scores appear at the first 5-minute boundary with 3 minutes observed (within 7 minutes);"
+                  " Ctrl-C stops everything.", flush=True)
 
         await Collector(demo_settings(base, members, data_dir, api_port)).run(stop, ready)
     finally:

@@ -43,7 +43,7 @@ def test_hours_of_published_scores_replay_byte_identical(warehouse: Warehouse) -
     insert_history(warehouse, start, hours=2.5, n=5, seed=3)
     published = publish_history(warehouse, cfg, start, minutes=150, down=range(70, 86), merge_at=60)
     rows = published_scores(warehouse, start, start + 3 * HOUR)
-    assert len(rows) == published > 700
+    assert len(rows) == published > 400
     periods = {r["period"] for r in rows}
     assert {"5m", "1h", "24h"} <= periods  # 24 h windows end on the hour: published, insufficient coverage
     results = replay(warehouse, rows)
@@ -51,7 +51,7 @@ def test_hours_of_published_scores_replay_byte_identical(warehouse: Warehouse) -
     assert not bad, bad[:5]
     # The publisher was down for minutes 70-85: the windows it missed were caught up, none twice
     ends = sorted(r["window_end_ms"] for r in rows if r["period"] == "5m" and r["workflow"] == "" and r["orchestrator"] == rows[0]["orchestrator"])
-    assert len(ends) == len(set(ends)) and ends == list(range(ends[0], ends[-1] + 1, 60_000))
+    assert len(ends) == len(set(ends)) and ends == list(range(ends[0], ends[-1] + 1, 300_000))
     # Scores say what the profiles did: the steady orchestrator outscores the flaky one over the last hour
     fleet = dict(orchestrators(5, 3))
     last = {r["orchestrator"]: r for r in rows if r["period"] == "1h" and r["workflow"] == "" and r["window_end_ms"] == max(x["window_end_ms"] for x in rows if x["period"] == "1h")}
