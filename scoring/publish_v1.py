@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from exporter.common.clock import now_ms as wall_ms
 from scoring.inputs_v1 import compute_inputs, computed_windows, read_inputs, write_inputs
-from scoring.score_v1 import INSUFFICIENT, STATUS_OK, combine, insufficient_reasons, metrics, totals
+from scoring.score_v1 import INSUFFICIENT, STATUS_OK, KeySums, Totals, combine, insufficient_reasons, metrics, totals_from
 from scoring.sla_v1 import ConfigV1
 from warehouse.client import Warehouse
 
@@ -67,45 +67,79 @@ def compute_scores_v1(wh: Any, config: ConfigV1, period: str, window_end_ms: int
 
 def scores_from_inputs(config: ConfigV1, period: str, window_end_ms: int, as_of_ms: int,
                        rows: list[dict[str, Any]]) -> list[ScoreV1]:  # fmt: skip
-    """The scores of one window from its input rows (dicts with score_inputs_v1's columns, sorted by orchestrator,
-    workflow, window_start). Pure: the same rows give the same bytes."""
+    """The scores of one window from its input rows (dicts with score_inputs_v1's columns and window_start_ms).
+    Pure: the same rows give the same bytes."""
+    return scores_from_sums(config, period, window_end_ms, as_of_ms, key_sums(config, rows))
+
+
+Sums = dict[str, tuple[KeySums, dict[str, KeySums]]]  # orchestrator -> (own rows, {workflow: rows})
+
+
+def key_sums(config: ConfigV1, rows: list[dict[str, Any]]) -> Sums:
+    """Prefix sums per (orchestrator, workflow) over input rows (any order; each key's rows sorted by window)."""
+    by: dict[str, tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]] = {}
+    for r in rows:
+        own, wfs = by.setdefault(r["orchestrator"], ([], {}))
+        (own if r["workflow"] == "" else wfs.setdefault(r["workflow"], [])).append(r)
+    out: Sums = {}
+    for orch, (own, wfs) in by.items():
+        order = lambda rs: sorted(rs, key=lambda r: int(r["window_start_ms"]))  # noqa: E731
+        out[orch] = (KeySums(config, order(own), True), {wf: KeySums(config, order(rs), False) for wf, rs in wfs.items()})
+    return out
+
+
+def scores_from_sums(config: ConfigV1, period: str, window_end_ms: int, as_of_ms: int, sums: Sums,
+                     orchestrators: Iterable[str] | None = None) -> list[ScoreV1]:  # fmt: skip
+    """The scores of one window from prefix sums (every orchestrator in `sums`, or those named), sorted by
+    (orchestrator, workflow)."""
     spec = config.spec
     seconds = spec.periods[period].seconds
     start = window_end_ms - seconds * 1000
     windows = seconds // spec.base_window_s
-    cutoff_ms = as_of_ms
-    by_orch: dict[str, tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]] = {}
-    for r in rows:
-        own, wfs = by_orch.setdefault(r["orchestrator"], ([], {}))
-        if r["workflow"] == "":
-            own.append(r)
-        else:
-            wfs.setdefault(r["workflow"], []).append(r)
     out: list[ScoreV1] = []
-    for orch in sorted(by_orch):
-        own, wfs = by_orch[orch]
-        all_wf = [r for wf in sorted(wfs) for r in wfs[wf]]
-        for wf, rows in [("", all_wf), *((wf, wfs[wf]) for wf in sorted(wfs))]:
-            t = totals(config, own, rows)
-            coverage = round(t.observed_windows / windows, 6)
-            mets = metrics(config, t)
-            groups, score, lower, upper = combine(config, mets)
-            reasons = insufficient_reasons(config, mets, coverage, period)
-            if reasons or score is None:
-                status, score, lower, upper = INSUFFICIENT, None, None, None
-                reasons = reasons or ["no group has a value"]
-            else:
-                status = STATUS_OK
-            detail = {
-                "period": period, "window_start": start, "window_end": window_end_ms, "as_of": cutoff_ms,
-                "config_version": config.version, "config_hash": config.hash, "workflow": wf,
-                "coverage": coverage, "observed_windows": t.observed_windows, "windows": windows,
-                "score_lower": lower, "score_upper": upper,
-                "groups": groups, "metrics": mets, "reasons": reasons,
-            }  # fmt: skip
-            out.append(ScoreV1(orch, wf, period, start, window_end_ms, config.version, config.hash, score, lower, upper,
-                               coverage, status, detail, cutoff_ms))  # fmt: skip
+    for orch in sorted(orchestrators if orchestrators is not None else sums):
+        if orch not in sums:
+            continue
+        own, wfs = sums[orch]
+        oi, oj = own.span(start, window_end_ms)
+        spans = {wf: ks.span(start, window_end_ms) for wf, ks in wfs.items()}
+        present = sorted(wf for wf, (i, j) in spans.items() if j > i)
+        if oj == oi and not present:
+            continue
+        base: dict[Any, int] = {}
+        own.add_to(base, oi, oj)
+        every = dict(base)
+        for wf in present:
+            wfs[wf].add_to(every, *spans[wf])
+        keyed = [("", every)]
+        for wf in present:
+            acc = dict(base)
+            wfs[wf].add_to(acc, *spans[wf])
+            keyed.append((wf, acc))
+        for wf, acc in keyed:
+            out.append(_score(config, period, start, window_end_ms, as_of_ms, windows, orch, wf, totals_from(acc)))
     return out
+
+
+def _score(config: ConfigV1, period: str, start: int, end: int, as_of_ms: int, windows: int, orch: str, wf: str,
+           t: Totals) -> ScoreV1:  # fmt: skip
+    coverage = round(t.observed_windows / windows, 6)
+    mets = metrics(config, t)
+    groups, score, lower, upper = combine(config, mets)
+    reasons = insufficient_reasons(config, mets, coverage, period)
+    if reasons or score is None:
+        status, score, lower, upper = INSUFFICIENT, None, None, None
+        reasons = reasons or ["no group has a value"]
+    else:
+        status = STATUS_OK
+    detail = {
+        "period": period, "window_start": start, "window_end": end, "as_of": as_of_ms,
+        "config_version": config.version, "config_hash": config.hash, "workflow": wf,
+        "coverage": coverage, "observed_windows": t.observed_windows, "windows": windows,
+        "score_lower": lower, "score_upper": upper,
+        "groups": groups, "metrics": mets, "reasons": reasons,
+    }  # fmt: skip
+    return ScoreV1(orch, wf, period, start, end, config.version, config.hash, score, lower, upper, coverage, status, detail, as_of_ms)
 
 
 def score_rows(scores: list[ScoreV1], computed_ms: int) -> list[tuple]:

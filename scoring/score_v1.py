@@ -21,6 +21,7 @@ scores to 2; the detail is canonical JSON.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -79,51 +80,121 @@ class Totals:
     families: set[str] | None = None
 
 
-def _add_map(into: dict, m: dict) -> None:
-    for k in sorted(m):
-        into[k] = into.get(k, 0) + m[k]
+# Sums are kept in integer micro-units (inputs are Decimal(6) values): exact and independent of the order rows are
+# added in, so a window's sum read from prefix sums equals the same rows added one by one, bit for bit.
+_MICRO = 1_000_000
+_INT_OWN = ("scheduled", "successful")
+_MICRO_OWN = ("swaps",)
+_INT_WF = ("active_n", "fps_n", "fps_ok", "jitter_n", "jitter_ok")
+_MICRO_WF = ("fps_sum", "jitter_sum", "started", "restarts", "rx_bytes", "tx_bytes", "frames_out")
+_MAPS_OWN = (("cue_n", False), ("cue_ok", False), ("cue_sum", True))
+_MAPS_WF = (("p2ff_buckets", True), ("startup_buckets", True), ("errors", True))
+
+
+def _micro(v: float) -> int:
+    return int(round(float(v) * _MICRO))
+
+
+def _prefix(values: list[int]) -> list[int]:
+    out = [0]
+    for v in values:
+        out.append(out[-1] + v)
+    return out
+
+
+class KeySums:
+    """Prefix sums over one (orchestrator, workflow) key's input rows (sorted by window_start), so that the totals
+    of any run of windows cost O(fields), whatever its length (a 7-day score sums 10,080 base windows)."""
+
+    def __init__(self, config: ConfigV1, rows: list[dict[str, Any]], own: bool) -> None:
+        self.own = own
+        self.starts = [int(r["window_start_ms"]) for r in rows]
+        self.computed = [int(r.get("computed_ts_ms", 0)) for r in rows]
+        self.p: dict[Any, list[int]] = {}
+        if own:
+            for f in _INT_OWN:
+                self.p[f] = _prefix([int(r[f]) for r in rows])
+            self.p["observed"] = _prefix([1 if int(r["scheduled"]) > 0 else 0 for r in rows])
+            for f in _MICRO_OWN:
+                self.p[f] = _prefix([_micro(r[f]) for r in rows])
+            maps, fams = _MAPS_OWN, sorted({x for r in rows for x in r["families"]})
+            for fam in fams:
+                self.p[("families", fam)] = _prefix([1 if fam in r["families"] else 0 for r in rows])
+        else:
+            for f in _INT_WF:
+                self.p[f] = _prefix([int(r[f]) for r in rows])
+            for f in _MICRO_WF:
+                self.p[f] = _prefix([_micro(r[f]) for r in rows])
+            targets = [config.targets(r["workflow"]) for r in rows]
+            self.p["p2ff_ok"] = _prefix([_micro(r["p2ff_buckets"].get(t.p2ff_s, 0.0)) for r, t in zip(rows, targets)])
+            self.p["startup_ok"] = _prefix([_micro(r["startup_buckets"].get(t.startup_s, 0.0)) for r, t in zip(rows, targets)])
+            self.active_max = [float(r["active_max"]) for r in rows]
+            self.fps_min = [float(r["fps_min"]) if int(r["fps_n"]) else math.inf for r in rows]
+            self.fps_max = [float(r["fps_max"]) if int(r["fps_n"]) else -math.inf for r in rows]
+            maps = _MAPS_WF
+        for f, micro in maps:
+            for k in sorted({k for r in rows for k in r[f]}):
+                conv = _micro if micro else int
+                self.p[(f, k)] = _prefix([conv(r[f].get(k, 0)) for r in rows])
+                self.p[("has", f, k)] = _prefix([1 if k in r[f] else 0 for r in rows])  # a map keeps the keys its rows had
+
+    def span(self, lo_ms: int, hi_ms: int) -> tuple[int, int]:
+        """Row index range of the windows starting in [lo, hi)."""
+        return bisect_left(self.starts, lo_ms), bisect_left(self.starts, hi_ms)
+
+    def latest_computed(self, i: int, j: int) -> int:
+        return max(self.computed[i:j], default=0)
+
+    def add_to(self, acc: dict[Any, int], i: int, j: int) -> None:
+        for k, pre in self.p.items():
+            v = pre[j] - pre[i]
+            if v or k not in acc:
+                acc[k] = acc.get(k, 0) + v
+        if not self.own and j > i:
+            acc["active_max"] = max(acc.get("active_max", 0.0), max(self.active_max[i:j]))
+            acc["fps_min"] = min(acc.get("fps_min", math.inf), min(self.fps_min[i:j]))
+            acc["fps_max"] = max(acc.get("fps_max", -math.inf), max(self.fps_max[i:j]))
+
+
+def totals_from(acc: dict[Any, int]) -> Totals:
+    """Totals from sums accumulated by KeySums.add_to (own key first, then workflow keys)."""
+    def m(k: Any) -> float:
+        return acc.get(k, 0) / _MICRO
+
+    def mapped(f: str, micro: bool) -> dict:
+        return {k[1]: (v / _MICRO if micro else v) for k, v in sorted(acc.items(), key=lambda kv: str(kv[0]))
+                if isinstance(k, tuple) and k[0] == f and acc.get(("has", f, k[1]), 0) > 0}
+
+    fmin, fmax = acc.get("fps_min", math.inf), acc.get("fps_max", -math.inf)
+    p2ff, startup = mapped("p2ff_buckets", True), mapped("startup_buckets", True)
+    return Totals(
+        scheduled=acc.get("scheduled", 0), successful=acc.get("successful", 0), observed_windows=acc.get("observed", 0),
+        active_n=acc.get("active_n", 0), active_max=acc.get("active_max", 0.0),
+        fps_n=acc.get("fps_n", 0), fps_ok=acc.get("fps_ok", 0), fps_sum=m("fps_sum"),
+        fps_min=None if math.isinf(fmin) else fmin, fps_max=None if math.isinf(fmax) else fmax,
+        jitter_n=acc.get("jitter_n", 0), jitter_ok=acc.get("jitter_ok", 0), jitter_sum=m("jitter_sum"),
+        p2ff_n=p2ff.get(math.inf, 0.0), p2ff_ok=m("p2ff_ok"), startup_n=startup.get(math.inf, 0.0), startup_ok=m("startup_ok"),
+        started=m("started"), errors=mapped("errors", True), restarts=m("restarts"), swaps=m("swaps"),
+        rx_bytes=m("rx_bytes"), tx_bytes=m("tx_bytes"), frames_out=m("frames_out"),
+        p2ff_buckets=dict(sorted(p2ff.items())), startup_buckets=dict(sorted(startup.items())),
+        cue_n=mapped("cue_n", False), cue_ok=mapped("cue_ok", False), cue_sum=mapped("cue_sum", True),
+        families={k[1] for k, v in acc.items() if isinstance(k, tuple) and k[0] == "families" and v > 0},
+    )  # fmt: skip
 
 
 def totals(config: ConfigV1, own: Iterable[dict[str, Any]], workflow_rows: Iterable[dict[str, Any]]) -> Totals:
-    """Sum the orchestrator rows (`own`: availability, swaps, CUE, families) and the workflow rows, each iterable
-    sorted by (workflow, window_start). Latency within-target counts use each workflow's own targets."""
-    t = Totals(errors={}, p2ff_buckets={}, startup_buckets={}, cue_n={}, cue_ok={}, cue_sum={}, families=set())
-    for r in own:
-        t.scheduled += int(r["scheduled"])
-        t.successful += int(r["successful"])
-        t.observed_windows += 1 if int(r["scheduled"]) > 0 else 0
-        t.swaps += float(r["swaps"])
-        _add_map(t.cue_n, r["cue_n"])
-        _add_map(t.cue_ok, r["cue_ok"])
-        _add_map(t.cue_sum, r["cue_sum"])
-        t.families.update(r["families"])
+    """Sum the orchestrator rows (`own`: availability, swaps, CUE, families) and the workflow rows. Latency
+    within-target counts use each workflow's own targets."""
+    acc: dict[Any, int] = {}
+    own = list(own)
+    KeySums(config, own, True).add_to(acc, 0, len(own))
+    by_wf: dict[str, list[dict[str, Any]]] = {}
     for r in workflow_rows:
-        targets = config.targets(r["workflow"])
-        t.active_n += int(r["active_n"])
-        t.active_max = max(t.active_max, float(r["active_max"]))
-        if int(r["fps_n"]):
-            t.fps_min = float(r["fps_min"]) if t.fps_min is None else min(t.fps_min, float(r["fps_min"]))
-            t.fps_max = float(r["fps_max"]) if t.fps_max is None else max(t.fps_max, float(r["fps_max"]))
-        t.fps_n += int(r["fps_n"])
-        t.fps_ok += int(r["fps_ok"])
-        t.fps_sum += float(r["fps_sum"])
-        t.jitter_n += int(r["jitter_n"])
-        t.jitter_ok += int(r["jitter_ok"])
-        t.jitter_sum += float(r["jitter_sum"])
-        p2ff, startup = r["p2ff_buckets"], r["startup_buckets"]
-        t.p2ff_n += float(p2ff.get(math.inf, 0.0))
-        t.p2ff_ok += float(p2ff.get(targets.p2ff_s, 0.0))
-        t.startup_n += float(startup.get(math.inf, 0.0))
-        t.startup_ok += float(startup.get(targets.startup_s, 0.0))
-        _add_map(t.p2ff_buckets, p2ff)
-        _add_map(t.startup_buckets, startup)
-        t.started += float(r["started"])
-        _add_map(t.errors, r["errors"])
-        t.restarts += float(r["restarts"])
-        t.rx_bytes += float(r["rx_bytes"])
-        t.tx_bytes += float(r["tx_bytes"])
-        t.frames_out += float(r["frames_out"])
-    return t
+        by_wf.setdefault(r["workflow"], []).append(r)
+    for wf in sorted(by_wf):
+        rows = by_wf[wf]
+        KeySums(config, rows, False).add_to(acc, 0, len(rows))
+    return totals_from(acc)
 
 
 def _rate_metric(config: ConfigV1, name: str, good: float, n: float, status: str, **extra: Any) -> dict[str, Any]:
