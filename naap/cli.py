@@ -620,6 +620,88 @@ def demo(n: int, port: int, chain: bool, data_dir: str | None, config: str | Non
             shutil.rmtree(directory, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------------------- slo
+def _sla_v1(settings: Settings) -> Any:
+    """The settings' SLA config, which must be a v1 one (SLOs are a v1 feature)."""
+    from scoring.sla_config import ConfigError, is_v1, load_config
+
+    try:
+        sla = load_config(settings.scoring.config)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    if not is_v1(sla):
+        raise click.UsageError(f"SLOs need a v1 SLA config; scoring.config is version {sla.version}")
+    return sla
+
+
+@cli.group(cls=ExtrasGroup, invoke_without_command=True)
+@config_option
+@click.option("--at", "at_ms", type=int, help="Status at this time, epoch milliseconds. [default: now]")
+@click.option("--orchestrator", metavar="0x…", help="Only this orchestrator's SLOs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people; json: one object per (orchestrator, workflow, SLO) and line.")  # fmt: skip
+@warehouse_option
+@data_dir_option
+@click.pass_context
+def slo(ctx: click.Context, config: str | None, at_ms: int | None, orchestrator: str | None, fmt: str,
+        warehouse: str | None, data_dir: str | None) -> None:  # fmt: skip
+    """Error budgets: every SLO's objective, budget left, burn rates and alert conditions, from the warehouse.
+
+    Without a subcommand: the status of each (orchestrator, workflow) and SLO of the v1 SLA config, workflow "-"
+    being the orchestrator as a whole (docs/slo.md). `naap slo rules` writes the Prometheus rule files.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if missing_extra("collector"):
+        raise click.ClickException("naap slo needs the collector extra: pip install 'naap-sla[collector]'")
+    from scoring.slo import slo_status, status_table
+    from warehouse.client import WarehouseError
+    from warehouse.migrations import open_warehouse
+
+    settings = _settings(config, _warehouse_overrides(warehouse, data_dir))
+    sla = _sla_v1(settings)
+    at = at_ms if at_ms is not None else now_ms()
+    try:
+        wh = open_warehouse(settings.warehouse, migrate=False, holder="naap slo", create=False)
+    except WarehouseError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        statuses = slo_status(wh, sla, at)
+    except WarehouseError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        wh.close()
+    if orchestrator:
+        statuses = [s for s in statuses if s.orchestrator == orchestrator.lower()]
+    if not statuses:
+        raise click.ClickException(f"no SLO data: no score inputs of config {sla.version} in the SLO period before {at} (epoch ms)")
+    for line in ([json.dumps(s.as_dict(), sort_keys=True) for s in statuses] if fmt == "json" else status_table(statuses)):
+        click.echo(line)
+
+
+@needs("exporter")
+@slo.command("rules")
+@config_option
+@click.option("--output", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Directory to write naap-slo-alerts.yaml and naap-slo-recording.yaml into (created if missing).")  # fmt: skip
+@click.option("--job", default="naap-exporter", show_default=True,
+              help="Scrape job of the orchestrator's exporter in its Prometheus (availability is its `up`).")  # fmt: skip
+def slo_rules(config: str | None, output: str, job: str) -> None:
+    """Write the Prometheus rule files of the SLA config's SLOs: burn-rate alerts over naap_slo_burn_rate, and
+    recording rules that compute those series in an orchestrator's own Prometheus from its exporter.
+
+    Check them with `promtool check rules`; docs/slo.md shows how to load them.
+    """
+    from scoring.slo_rules import write_rules
+
+    sla = _sla_v1(_settings(config, {}))
+    try:
+        for path in write_rules(sla, Path(output), job):
+            click.echo(str(path))
+    except OSError as e:
+        raise click.ClickException(f"cannot write the rule files into {output}: {e.strerror or e}") from None
+
+
 # --------------------------------------------------------------------------------------- config
 @cli.command("config")
 @config_option

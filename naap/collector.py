@@ -30,6 +30,7 @@ from discovery.factory import build_discovery
 from discovery.service import SNAPSHOT_COLUMNS, Snapshot, Source, snapshot_rows
 from exporter.common.clock import now_ms
 from naap.settings import Settings
+from scoring.exposition import register_score_metrics
 from scoring.publish_v1 import publish_tick
 from scoring.sla_config import AnyConfig, is_v1, load_config
 from scoring.store import publish_scores
@@ -151,6 +152,8 @@ class Collector:
         self.sink = parts.sink
         fetcher, self.telemetry = parts.fetcher, parts.telemetry
         self.scraper, self.schedule = parts.scraper, parts.schedule
+        if self.with_scoring and is_v1(self.sla_config):  # published scores and error budgets on /metrics
+            register_score_metrics(self.telemetry.registry, wh.reader(s.api.query_timeout_s), self.sla_config)
         writer_task: asyncio.Task | None = None
         server: _EmbeddedServer | None = None
         api_task: asyncio.Task | None = None

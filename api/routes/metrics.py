@@ -11,10 +11,11 @@ _EMPTY = CollectorRegistry()
 
 @get(
     "/metrics",
-    sync_to_thread=False,
+    sync_to_thread=True,  # collecting may read published scores from the warehouse (cached)
     summary="Service metrics",
-    description="The collector's own health in Prometheus text format: scraper targets, scrapes by outcome, "
-    "samples/s, scrape durations, overruns, warehouse queue depth and dropped batches.",
+    description="The collector's own health in Prometheus text format (scraper targets, scrapes by outcome, "
+    "samples/s, scrape durations, overruns, warehouse queue depth and dropped batches) and, with a v1 SLA config, "
+    "the latest published scores and the error budgets (naap_sla_*, naap_slo_*; docs/slo.md).",
     tags=["health"],
 )
 def service_metrics(state: State) -> Response[bytes]:
