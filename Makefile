@@ -1,5 +1,6 @@
 # The two commands: `make demo` and `make test`. Each creates .venv on first use and installs what it needs:
-# the demo the collector extra, the tests the whole development set.
+# the demo the prober extra (the collector's, plus what probes its stand-in orchestrators), the tests the whole
+# development set.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,7 +21,7 @@ $(VENV)/.installed-%: pyproject.toml $(VENV)/.created
 venv: $(VENV)/.installed-dev
 
 # make demo [PORT=8080]
-demo: $(VENV)/.installed-collector
+demo: $(VENV)/.installed-prober
 	$(BIN)/naap demo --port $(PORT)
 
 # Debian's prometheus package gives the tests a stock `promtool` and `prometheus` for interop checks.

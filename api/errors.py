@@ -23,13 +23,28 @@ def _body(status: int, message: str, details: object | None = None) -> dict:
     return body
 
 
+def validation_details(extra: object) -> list[dict]:
+    """Litestar's validation problems as `[{"message", "key", "source"}]` (the documented ErrorDetail shape)."""
+    items = extra if isinstance(extra, list) else [extra] if extra else []
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            out.append({"message": str(item.get("message", "invalid"))[:300],
+                        **{k: str(getattr(item[k], "value", item[k])) for k in ("key", "source") if item.get(k) is not None}})
+        else:
+            out.append({"message": str(item)[:300]})
+    return out
+
+
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     headers = dict(exc.headers or {})
     details = None
     message = exc.detail or "error"
     if isinstance(exc, ValidationException):
-        details = exc.extra
-        message = "invalid request parameters"
+        details = validation_details(exc.extra)
+        named = "; ".join(f"{d['key']}: {d['message']}" if d.get("key") else d["message"] for d in details)
+        named = named or (exc.detail if exc.detail and exc.detail != "Bad Request" else "")
+        message = f"invalid request parameters: {named}"[:500] if named else "invalid request parameters"
     if isinstance(exc, TooManyRequestsException):
         message = "rate limit exceeded; retry later"
         reset = headers.get("RateLimit-Reset")
@@ -41,7 +56,8 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
 
 def warehouse_exception_handler(request: Request, exc: WarehouseError) -> Response:
     log.error("warehouse error on %s: %s", request.url.path, exc)
-    return Response(_body(503, "the warehouse is unavailable; retry later"), status_code=503, media_type=MediaType.JSON)
+    return Response(_body(503, "the warehouse is unavailable; retry later"), status_code=503, media_type=MediaType.JSON,
+                    headers={"Retry-After": "5"})
 
 
 def internal_exception_handler(request: Request, exc: Exception) -> Response:

@@ -21,6 +21,14 @@ class StaticTarget(Section):
     orchestrator: OptionalEthAddress = ""
     labels: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, v: str) -> str:
+        from discovery.static import normalise_url  # the one reading of a target URL
+
+        normalise_url(v)  # a ValueError saying what is wrong: a settings error naming this field
+        return v
+
 
 class MetricsOverride(Section):
     """Where one orchestrator's metrics are, when the convention does not fit: a whole URL or some parts."""

@@ -4,7 +4,7 @@ on-chain registry."""
 from __future__ import annotations
 
 from discovery.config import DiscoverySettings
-from discovery.service import Discovery, Source, StaticSource, static_targets_from_settings
+from discovery.service import Discovery, Source, StaticSource, TargetFileSource, static_targets_from_settings
 
 
 def build_discovery(settings: DiscoverySettings, allow_loopback: bool = False, sources: list[Source] | None = None) -> Discovery:
@@ -12,7 +12,7 @@ def build_discovery(settings: DiscoverySettings, allow_loopback: bool = False, s
     connections the refusals protect."""
     if sources is None:
         static = static_targets_from_settings(settings.targets)
-        sources = [StaticSource(static, [str(p) for p in settings.target_files])]
+        sources = [StaticSource(static), *(TargetFileSource(str(p)) for p in settings.target_files)]
         if settings.chain is not None:
             from discovery.chain import chain_source_from_settings  # web3: only when chain discovery is on
 

@@ -9,7 +9,9 @@ Refused by default: loopback, private (RFC 1918, ULA), link-local, multicast, un
 addresses and names, and anything else that is not globally routable (CGNAT, documentation, benchmarking,
 reserved, NAT64/6to4/Teredo/IPv4-mapped forms of any of these). The table of non-global networks is written
 out here rather than taken from `ipaddress.is_global`, whose answers changed between Python patch releases.
-Loopback can be allowed explicitly (the demo and tests do); nothing else can.
+Loopback can be allowed explicitly (the demo and tests do); nothing else can. An address written in a legacy
+numeric form (2130706433, 0x7f000001, 127.1, 0177.0.0.1) is refused as `non_canonical_ip` even where the
+address itself would be allowed: one spelling per address.
 """
 
 from __future__ import annotations
@@ -166,7 +168,39 @@ def url_refusal(url: str, allow_loopback: bool = False) -> str | None:
     ip = literal_ip(host)
     if ip is None:
         return None  # a name
-    return address_refusal(ip, allow_loopback)
+    reason = address_refusal(ip, allow_loopback)
+    if reason is None and not is_canonical_ip(host):
+        # 2130706433, 0x7f000001, 127.1, 0177.0.0.1: resolvers read them as an address, HTTP clients disagree
+        # on them, and two spellings of one exporter would be scraped twice. One spelling per address.
+        return f"{NON_CANONICAL_IP} (write {host} as {ip})"
+    return reason
+
+
+NON_CANONICAL_IP = "non_canonical_ip"
+
+
+def is_canonical_ip(host: str) -> bool:
+    """True when `host` is an IP address in its standard spelling (a dotted quad without leading zeros, or an
+    IPv6 literal), False for the legacy forms `literal_ip` also reads."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def collision_key(url: str) -> str:
+    """The URL with its host as one spelling per address, for finding two targets that reach one exporter:
+    `localhost` (and `localhost.`, any case) is 127.0.0.1. Unusable URLs are their own key."""
+    hp = url_host(url)
+    if isinstance(hp, str):
+        return url
+    host, port = hp
+    if host == "localhost":
+        host = "127.0.0.1"
+    parts = urlsplit(url)
+    shown = f"[{host}]" if ":" in host else host
+    return parts._replace(netloc=f"{shown}:{port}").geturl()
 
 
 async def system_resolver(host: str, port: int) -> list[str]:

@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from discovery.safety import Resolver, resolved_refusal, system_resolver, url_refusal
-from discovery.static import load_target_file, normalise_url
+from discovery.safety import Resolver, collision_key, resolved_refusal, system_resolver, url_refusal
+from discovery.static import TargetFileError, load_target_file, normalise_url
 from discovery.target import Target, make_target
 from exporter.common.clock import Clock, now_ms
 
@@ -57,21 +57,43 @@ class Snapshot:
 
 
 class StaticSource:
-    """Targets from settings and from file_sd / URL-list files (re-read at every walk)."""
+    """Targets from settings (and, for callers that pass them, files re-read at every walk without memory: the
+    collector gives each file its own TargetFileSource instead)."""
 
     name = "static"
 
-    def __init__(self, targets: list[Target], files: list[str]) -> None:
+    def __init__(self, targets: list[Target], files: list[str] | None = None) -> None:
         self._targets = targets
-        self._files = files
+        self._files = list(files or [])
 
     async def discover(self) -> SourceResult:
         result = SourceResult(targets=list(self._targets))
         for f in self._files:
-            loaded = load_target_file(f)
+            loaded = await asyncio.to_thread(load_target_file, f)
             result.targets.extend(loaded.targets)
             result.errors.extend(loaded.errors)
         return result
+
+
+class TargetFileSource:
+    """One file_sd / URL-list file, re-read at every walk, off the event loop and with bounds (discovery/static.py).
+
+    A file that cannot be used as a whole (missing, unreadable, not a regular file, too large, not UTF-8, broken
+    JSON, not one usable entry) fails the walk of this source: Discovery counts the failure, reports it, and keeps
+    the file's last good targets, so an editor's half-written save never stops every scrape. Bad entries in an
+    otherwise good file are reported one by one and skipped."""
+
+    qualified_errors = True  # its messages already name the file
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.name = f"file:{path}"
+
+    async def discover(self) -> SourceResult:
+        loaded = await asyncio.to_thread(load_target_file, self.path)
+        if loaded.failure:
+            raise TargetFileError(loaded.failure)
+        return SourceResult(targets=loaded.targets, errors=loaded.errors)
 
 
 class Discovery:
@@ -132,14 +154,15 @@ class Discovery:
                     self.source_failures[src.name], e, "keeping its last good targets" if kept else "no earlier targets to keep",
                 )  # fmt: skip
                 failed[src.name] = str(e) or type(e).__name__
-                errors.append(f"{src.name}: {failed[src.name]}")
+                errors.append(_qualified(src, failed[src.name]))
                 if kept:
                     assert self.last is not None
                     results[src.name] = self.last.results[src.name]
         candidates: list[Target] = []
         refused: list[Refused] = []
+        by_name = {src.name: src for src in self.sources}
         for name in results:
-            errors.extend(f"{name}: {e}" for e in results[name].errors if name not in failed)
+            errors.extend(_qualified(by_name.get(name), e, name) for e in results[name].errors if name not in failed)
             candidates.extend(results[name].targets)
             refused.extend(results[name].refused)
         sem = asyncio.Semaphore(self.resolve_concurrency)
@@ -157,8 +180,10 @@ class Discovery:
             # New refusals at INFO; the same refusal again at every walk only at DEBUG.
             level = logging.DEBUG if (r.target.url, r.target.orchestrator, r.reason) in before else logging.INFO
             log.log(level, "refused target %s (%s): %s", r.target.url or "-", r.target.orchestrator or "-", r.reason)
+        logged = {_qualified(src, failed[src.name]) for src in self.sources if src.name in failed}
         for e in errors:
-            log.warning("discovery: %s", e)
+            if e not in logged:  # a failed source was logged above, with what is kept
+                log.warning("discovery: %s", e)
         snap = Snapshot(
             snapshot_id=uuid.uuid4().hex,
             ts_ms=self.clock(),
@@ -172,6 +197,13 @@ class Discovery:
         return snap
 
 
+def _qualified(src: object, message: str, name: str = "") -> str:
+    """A source's message prefixed with its name, unless the source's messages name it already (files)."""
+    if getattr(src, "qualified_errors", False):
+        return message
+    return f"{name or getattr(src, 'name', '?')}: {message}"
+
+
 DUPLICATE_METRICS_URL = "duplicate_metrics_url"
 
 
@@ -181,10 +213,12 @@ def one_orchestrator_per_url(targets: list[Target]) -> tuple[list[Target], list[
     The same URL named twice for the same orchestrator (or once without one) is one target, the first. Two
     orchestrators whose metrics URLs are the same (one operator's several service ports, or two spellings of
     one host) are a collision: the exporter there can declare only one of them, so none of them is scraped and
-    each is refused with `duplicate_metrics_url` naming the others, until an override gives each its own URL."""
+    each is refused with `duplicate_metrics_url` naming the others, until an override gives each its own URL.
+    URLs are compared with their host in one spelling per address (`localhost` is 127.0.0.1; other numeric
+    spellings are refused before this), so one exporter listed twice is scraped once."""
     by_url: dict[str, list[Target]] = {}
     for t in targets:
-        by_url.setdefault(t.url, []).append(t)
+        by_url.setdefault(collision_key(t.url), []).append(t)
     kept: list[Target] = []
     refused: list[Refused] = []
     for url, group in by_url.items():

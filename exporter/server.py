@@ -449,8 +449,7 @@ async def serve_forever(config: ExporterConfig, stop: asyncio.Event) -> None:
     line, nothing left running) when the exporter cannot start; see exporter/errors.py."""
     server = ExporterServer(Exporter(config))
     await server.start()
-    for line in server.banner():
-        log.info("%s", line)
+    for line in server.banner():  # once, on stdout (scripts read it), not also as a log line
         print(line, flush=True)
     try:
         await stop.wait()

@@ -27,6 +27,7 @@ from naap.settings import Settings, SettingsError, load_settings
 EXTRA_MODULES = {
     "exporter": ("aiohttp", "prometheus_client"),
     "collector": ("clickhouse_connect", "chdb", "litestar", "uvicorn", "apscheduler", "web3"),
+    "prober": ("grpc", "google.protobuf", "av", "numpy", "cryptography"),
 }
 
 
@@ -60,9 +61,10 @@ class ExtrasGroup(click.Group):
         if cmd is None or extra is None or not missing_extra(extra):
             return cmd
         message = f"needs the {extra} extra: pip install 'naap-sla[{extra}]'"
+        full_name = f"{ctx.command_path} {cmd_name}" if ctx.command_path else f"naap {cmd_name}"
 
         def refuse() -> None:
-            raise click.ClickException(f"naap {cmd_name} {message}")
+            raise click.ClickException(f"{full_name} {message}")
 
         return click.Command(cmd_name, callback=refuse, help=message, short_help=message, add_help_option=False,
                              context_settings={"ignore_unknown_options": True, "allow_extra_args": True})  # fmt: skip
@@ -94,23 +96,70 @@ def _run_collector(main: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
 
 
 def run_until_signal(main: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
-    """Run `main(stop)` until it returns; SIGINT/SIGTERM set `stop` for a clean shutdown."""
+    """Run `main(stop)` until it returns; SIGINT/SIGTERM set `stop` for a clean shutdown. A second signal during
+    that shutdown stops at once: `main` is cancelled (the collector counts and logs what it abandons), and the
+    process exits without waiting for work stuck in threads (an insert to a server that stopped answering)."""
+    forced: list[int] = []
 
     async def runner() -> Any:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_signal(sig: int) -> None:
+            if not stop.is_set():
+                stop.set()
+            elif not forced:
+                forced.append(sig)
+                log.warning("second signal: stopping at once")
+                if task is not None:
+                    task.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        return await main(stop)
+            loop.add_signal_handler(sig, on_signal, sig)
+        try:
+            result = await main(stop)
+        except asyncio.CancelledError:
+            if forced:  # before asyncio.run's teardown, which would wait for every worker thread
+                _exit_now(128 + forced[0])
+            raise
+        if forced:
+            _exit_now(128 + forced[0])
+        return result
 
     return asyncio.run(runner())
 
 
-def _settings(config: str | None, overrides: dict[str, Any]) -> Settings:
+def _exit_now(code: int) -> None:
+    """Exit without waiting for worker threads (they may be blocked on a network read until its time limit)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _settings(config: str | None, overrides: dict[str, Any], flags: dict[str, str] | None = None) -> Settings:
+    """The settings, or a usage error; `flags` names the flag behind each overridden field (see load_settings)."""
     try:
-        return load_settings(config, overrides)
+        return load_settings(config, overrides, {**WAREHOUSE_FLAGS, **(flags or {})})
     except SettingsError as e:
         raise click.UsageError(str(e)) from None
+
+
+WAREHOUSE_FLAGS = {"warehouse.dsn": "--warehouse", "warehouse.data_dir": "--data-dir"}
+
+
+def _sla_config(settings: Settings) -> Any:
+    """The SLA config `scoring.config` names (or the packaged one), loaded and validated, or a usage error."""
+    from scoring.sla_config import ConfigError, load_config
+
+    try:
+        return load_config(settings.scoring.config)
+    except ConfigError as e:
+        raise click.UsageError(f"the SLA config (scoring.config): {e}") from None
 
 
 def _warehouse_overrides(warehouse: str | None, data_dir: str | None) -> dict[str, Any]:
@@ -282,6 +331,8 @@ def scrape(
         raise click.UsageError("--once needs a destination: --data-dir DIR or --warehouse DSN (or --dry-run to store nothing)")
     if dry_run and not once:
         raise click.UsageError("--dry-run goes with --once")
+    if once and metrics_port is not None:
+        raise click.UsageError("--metrics-port does not go with --once (a single pass serves no /metrics)")
     scraper_over: dict[str, Any] = {}
     if metrics_port is not None:
         scraper_over["metrics_port"] = metrics_port
@@ -296,7 +347,8 @@ def scrape(
     if shard:
         scraper_over["shard"] = shard
     overrides = _merge(_warehouse_overrides(warehouse, data_dir), {"scraper": scraper_over} if scraper_over else {})
-    settings = _settings(config, overrides)
+    settings = _settings(config, overrides, {"scraper.metrics_port": "--metrics-port", "scraper.interval_s": "--interval",
+                                             "scraper.timeout_s": "--timeout", "scraper.shard": "--shard"})  # fmt: skip
     if target_files:
         settings.discovery.target_files = [*settings.discovery.target_files, *map(Path, target_files)]
     if not settings.discovery.target_files and not settings.discovery.targets:
@@ -346,15 +398,16 @@ def collect(
         {"api": api} if api else {},
         {"scraper": {"allow_loopback": True}} if allow_loopback else {},
     )
-    settings = _settings(config, overrides)
+    settings = _settings(config, overrides, {"api.port": "--port", "api.host": "--host"})
     if target_files:
         settings.discovery.target_files = [*settings.discovery.target_files, *map(Path, target_files)]
+    sla = _sla_config(settings)
     from naap.collector import Collector, Running
 
     def ready(r: Running) -> None:
         click.echo(f"collector: {r.targets} targets ({r.refused} refused); API {r.api_url}  docs {r.docs_url}")
 
-    _run_collector(lambda stop: Collector(settings).run(stop, ready))
+    _run_collector(lambda stop: Collector(settings, sla_config=sla).run(stop, ready))
 
 
 # --------------------------------------------------------------------------------------- api
@@ -368,28 +421,31 @@ def collect(
 def api(config: str | None, host: str | None, port: int | None, warehouse: str | None, data_dir: str | None) -> None:
     """Serve the public API over an existing warehouse (a server DSN, or an embedded one nobody else holds)."""
     api_over: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    settings = _settings(config, _merge(_warehouse_overrides(warehouse, data_dir), {"api": api_over} if api_over else {}))
+    settings = _settings(config, _merge(_warehouse_overrides(warehouse, data_dir), {"api": api_over} if api_over else {}),
+                         {"api.port": "--port", "api.host": "--host"})  # fmt: skip
+    sla = _sla_config(settings)
     import uvicorn
 
     from api.app import create_app
-    from scoring.sla_config import load_config
+    from naap.collector import bind_listener, listen_error
     from warehouse.client import WarehouseError
     from warehouse.migrations import open_warehouse
 
     try:
-        wh = open_warehouse(settings.warehouse, migrate=False, holder="naap api", create=False)
-    except WarehouseError as e:
-        raise click.ClickException(str(e)) from None
-    click.echo(f"API http://{settings.api.host}:{settings.api.port}  docs http://{settings.api.host}:{settings.api.port}/docs")
-    from naap.collector import bind_listener, listen_error
-
-    try:
         sock = bind_listener(settings.api.host, settings.api.port)
     except OSError as e:
-        wh.close()
         raise click.ClickException(listen_error("the API", settings.api.host, settings.api.port, e)) from None
     try:
-        app = create_app(wh.reader(settings.api.query_timeout_s), load_config(settings.scoring.config), settings.api)
+        wh = open_warehouse(settings.warehouse, migrate=False, holder="naap api", create=False)
+    except WarehouseError as e:
+        sock.close()
+        raise click.ClickException(str(e)) from None
+    shown_host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "") else settings.api.host
+    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
+    url = f"http://{shown_host}:{sock.getsockname()[1]}"
+    click.echo(f"API {url}  docs {url}/docs")
+    try:
+        app = create_app(wh.reader(settings.api.query_timeout_s), sla, settings.api)
         uvicorn.Server(uvicorn.Config(app, log_level="critical")).run(sockets=[sock])
     finally:
         wh.close()
@@ -568,7 +624,9 @@ def discover(config: str | None, rpc_urls: tuple[str, ...], controller: str | No
     over: dict[str, Any] = {"discovery": {**base.discovery.model_dump(), "chain": merged}}
     if allow_loopback:
         over["scraper"] = {"allow_loopback": True}
-    settings = _settings(config, over)
+    given = {k: f for k, f, v in (("discovery.chain.controller", "--controller", controller),
+                                  ("discovery.chain.rpc_urls", "--rpc", rpc_urls)) if v}  # fmt: skip
+    settings = _settings(config, over, given)
     try:
         from discovery.chain import chain_source_from_settings
         from discovery.report import walk_once
@@ -600,16 +658,23 @@ def demo(n: int, port: int, chain: bool, data_dir: str | None, config: str | Non
     """Start a simulated fleet on loopback and a collector that scrapes, scores and serves it.
 
     The collector runs with your settings (--config, environment) and the demo's overrides: loopback allowed,
-    5 s scrapes, the fleet as targets, the API on --port. Each run starts with a fresh warehouse in a temporary
-    directory (removed at the end) unless --data-dir names one to keep.
+    5 s scrapes, the fleet as targets, the API on --port. Each run starts with a fresh embedded warehouse in a
+    temporary directory (removed at the end) unless --data-dir names one to keep; a configured warehouse DSN
+    (warehouse.dsn, NAAP_WAREHOUSE__DSN) is ignored: the demo never writes into your warehouse.
     """
     import shutil
     import tempfile
 
-    from naap.collector import StartError
+    from naap.collector import StartError, bind_listener, listen_error
     from naap.demo import run_demo
 
     base = _settings(config, {})
+    _sla_config(base)
+    if port:  # a taken port is said before the fleet starts (the collector binds it again for real)
+        try:
+            bind_listener("127.0.0.1", port).close()
+        except OSError as e:
+            raise click.ClickException(listen_error("the API", "127.0.0.1", port, e)) from None
     directory = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="naap-demo-"))
     try:
         run_until_signal(lambda stop: run_demo(base, n, port, directory, stop, chain=chain))
@@ -702,16 +767,214 @@ def slo_rules(config: str | None, output: str, job: str) -> None:
         raise click.ClickException(f"cannot write the rule files into {output}: {e.strerror or e}") from None
 
 
+# --------------------------------------------------------------------------------------- probe
+@cli.group(cls=ExtrasGroup, invoke_without_command=True)
+@config_option
+@click.option("--target", "given", multiple=True, metavar="HOST:PORT[=0x…]",
+              help="An orchestrator's service address (where go-livepeer serves gRPC), optionally with its eth address; "
+                   "repeatable. Probed beside the discovered ones.")  # fmt: skip
+@click.option("--targets", "target_files", multiple=True, type=click.Path(dir_okay=False),
+              help="file_sd JSON/YAML or a list of URLs; entries are probed when they carry a service_uri label. Repeatable.")  # fmt: skip
+@click.option("--no-discovery", is_flag=True, help="Probe only the --target orchestrators, not discovery's targets.")
+@click.option("--allow-loopback", is_flag=True, default=None, help="Allow 127.0.0.0/8 and ::1 orchestrators (tests, demos).")
+@click.option("--dataset", "dataset_refs", multiple=True, metavar="WORKFLOW/ID@VERSION",
+              help="Draw probe items from these datasets instead of prober.datasets; repeatable.")  # fmt: skip
+@click.option("--duration", type=click.FloatRange(2, 600), help="Seconds of input per probe. [default: prober.duration_s, 20]")
+@click.option("--dry-run", is_flag=True, help="Probe and print; store nothing (no warehouse needed).")
+@warehouse_option
+@data_dir_option
+@click.pass_context
+def probe(ctx: click.Context, config: str | None, given: tuple[str, ...], target_files: tuple[str, ...], no_discovery: bool,
+          allow_loopback: bool | None, dataset_refs: tuple[str, ...], duration: float | None, dry_run: bool,
+          warehouse: str | None, data_dir: str | None) -> None:  # fmt: skip
+    """Probe every orchestrator × advertised model once, as a live-video-to-video gateway would (docs/prober.md).
+
+    Prints one signed result per probe on stdout (JSON lines: check them with `naap probe verify`) and a summary
+    line per probe on stderr, stores them in the warehouse you name (--data-dir or --warehouse; --dry-run stores
+    nothing), and exits 0 even when probes fail (their results say why). Nothing to probe, unusable datasets or
+    keys, or an unreachable warehouse exit 1.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    for extra in ("prober", "collector"):
+        if missing_extra(extra):
+            raise click.ClickException(f"naap probe needs the {extra} extra: pip install 'naap-sla[{extra}]'")
+    if not (warehouse or data_dir or dry_run or os.environ.get("NAAP_WAREHOUSE__DSN") or os.environ.get("NAAP_WAREHOUSE__DATA_DIR")):
+        raise click.UsageError("naap probe needs a destination: --data-dir DIR or --warehouse DSN (or --dry-run to store nothing)")
+    from prober.canonical import canonical_json
+    from prober.targets import parse_target
+
+    targets = []
+    for spec in given:
+        try:
+            targets.append(parse_target(spec))
+        except ValueError as e:
+            raise click.UsageError(f"--target {spec[:80]!r}: {e}") from None
+    prober_over: dict[str, Any] = {}
+    if allow_loopback:
+        prober_over["allow_loopback"] = True
+    if dataset_refs:
+        prober_over["datasets"] = list(dataset_refs)
+    if duration is not None:
+        prober_over["duration_s"] = duration
+    overrides = _merge(_warehouse_overrides(warehouse, data_dir), {"prober": prober_over} if prober_over else {},
+                       {"scraper": {"allow_loopback": True}} if allow_loopback else {})  # fmt: skip
+    settings = _settings(config, overrides)
+    if target_files:
+        settings.discovery.target_files = [*settings.discovery.target_files, *map(Path, target_files)]
+    use_discovery = not no_discovery and bool(settings.discovery.targets or settings.discovery.target_files or settings.discovery.chain)
+    if not targets and not use_discovery:
+        raise click.UsageError("nothing to probe: give --target HOST:PORT, --targets FILE or discovery settings in --config")
+    from naap.probing import ProbingError, probe_once, summary_line
+
+    try:
+        report, unprobed, problems = asyncio.run(probe_once(settings, targets, store=not dry_run, use_discovery=use_discovery))
+    except ProbingError as e:
+        raise click.ClickException(str(e)) from None
+    for env in report.envelopes:
+        click.echo(canonical_json(env).decode())
+        click.echo(summary_line(env["result"]), err=True)
+    for where, why in unprobed.reasons:
+        click.echo(f"not probed: {where}: {why}", err=True)
+    for key, model in report.uncovered:
+        click.echo(f"not probed: {key} {model}: no dataset item for this model", err=True)
+    for key in report.not_live:
+        click.echo(f"not probed: {key}: advertises no live-video-to-video model", err=True)
+    summary = report.summary()
+    click.echo(f"period {summary['period_id']}: {summary['results']} results {summary['by_outcome']}"
+               + (" (void: every probe failed to reach its orchestrator — the prober's fault)" if report.void else ""), err=True)  # fmt: skip
+    if problems:
+        click.echo("targets: " + "; ".join(problems), err=True)
+
+
+@needs("prober")
+@probe.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--public-key", metavar="HEX", help="The prober's ed25519 public key, 64 hex digits (GET /v1/prober serves it). "
+              "[default: the public key of prober.key_file, when that file exists]")  # fmt: skip
+@config_option
+def probe_verify(file: str, public_key: str | None, config: str | None) -> None:
+    """Check the signatures of exported probe results against the prober's public key.
+
+    FILE holds signed results one per line (what `naap probe` prints), or the JSON object GET /v1/prober/results
+    returns. Prints each invalid line with the reason and a count; exits 1 if any result fails or none is valid.
+    """
+    from prober.signing import ExportCheck, public_key_from_hex, verify, verify_export
+
+    if public_key is None:
+        settings = _settings(config, {})
+        key_file = settings.prober.key_file
+        if not key_file.exists():
+            raise click.UsageError(f"give --public-key HEX (no key file at {key_file} to read it from)")
+        from prober.signing import KeyFileError, load_or_create_key, public_key_hex
+
+        try:
+            public_key = public_key_hex(load_or_create_key(key_file))
+        except KeyFileError as e:
+            raise click.UsageError(str(e)) from None
+    try:
+        public_key_from_hex(public_key)
+    except ValueError as e:
+        raise click.UsageError(f"--public-key: {e}") from None
+    path = Path(file)
+    check: ExportCheck | None = None
+    if path.stat().st_size <= 256 << 20:
+        with open(path, "rb") as f:
+            head = f.read(1).lstrip()
+        if head == b"{":
+            try:
+                doc = json.loads(path.read_bytes())
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict) and isinstance(doc.get("results"), list):  # /v1/prober/results
+                check = ExportCheck()
+                for n, env in enumerate(doc["results"], 1):
+                    reason = verify(env, public_key)
+                    if reason is None:
+                        check.valid += 1
+                    else:
+                        check.invalid.append((n, reason))
+    if check is None:
+        try:
+            check = verify_export(path, public_key)
+        except OSError as e:
+            raise click.ClickException(f"cannot read {file}: {e.strerror or e}") from None
+    for n, reason in check.invalid[:100]:
+        click.echo(f"{file}:{n}: {reason}")
+    click.echo(f"{check.valid} valid, {len(check.invalid)} invalid")
+    if not check.ok:
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------------------- datasets
+@cli.group()
+def datasets() -> None:
+    """The prober's test datasets (docs/prober.md): check a contributed one, list the shipped ones."""
+
+
+@datasets.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(file_okay=False))
+def datasets_validate(paths: tuple[str, ...]) -> None:
+    """Check datasets: manifest schema, licences, hashes, canonical items, duplicate ids, params against the
+    workflow's rules.
+
+    Each PATH is a dataset folder (<workflow>/<id>/<version>/ with manifest.json and items.jsonl) or a root holding
+    such folders. Prints every problem as file[:line]: message; exits 1 if any dataset has one.
+    """
+    from prober.datasets import discover, validate
+
+    bad = 0
+    checked = 0
+    for p in map(Path, paths):
+        if not p.is_dir():
+            click.echo(f"{p}: not a folder")
+            bad += 1
+            continue
+        folders = [p] if (p / "manifest.json").exists() else discover(p)
+        if not folders:
+            click.echo(f"{p}: no dataset here (no manifest.json, nor <workflow>/<id>/<version>/manifest.json below)")
+            bad += 1
+        for folder in folders:
+            checked += 1
+            problems = validate(folder)
+            if problems:
+                bad += 1
+                for line in problems:
+                    click.echo(f"{folder}: {line}")
+            else:
+                click.echo(f"{folder}: ok")
+    if bad:
+        raise click.ClickException(f"{bad} of {checked or len(paths)} datasets have problems")
+
+
+@datasets.command("list")
+@config_option
+def datasets_list(config: str | None) -> None:
+    """List the datasets under prober.datasets_dir (default: the shipped ones): ref, type, items, licence."""
+    from prober.datasets import discover, load
+
+    root = _settings(config, {}).prober.datasets_dir
+    for folder in discover(root):
+        try:
+            ds = load(folder)
+        except ValueError as e:
+            click.echo(f"{folder}: invalid ({str(e).splitlines()[0]})")
+            continue
+        click.echo(f"{ds.workflow}/{ds.ref}  {ds.type:<6} {len(ds.items):>4} items  {ds.manifest['licence']}  {ds.manifest['description'][:70]}")
+
+
 # --------------------------------------------------------------------------------------- config
 @cli.command("config")
 @config_option
 def config_cmd(config: str | None) -> None:
-    """Validate the settings (file + environment) and print the effective values as YAML."""
+    """Validate the settings (file + environment) and the SLA config they name, and print the effective values as YAML."""
     import yaml
 
     from warehouse.dsn import redact_dsn
 
     settings = _settings(config, {})
+    if not missing_extra("collector"):  # the SLA config loader is the collector's (scoring/)
+        _sla_config(settings)
     data = settings.model_dump(mode="json")
     if data["warehouse"].get("dsn"):  # never print credentials
         data["warehouse"]["dsn"] = redact_dsn(data["warehouse"]["dsn"])
@@ -727,16 +990,17 @@ def warehouse() -> None:
 
 @warehouse.command()
 @config_option
-@click.option("--dry-run", is_flag=True, help="Print the SQL of pending migrations; change nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the SQL of pending migrations and the retention settings; change "
+              "nothing (a warehouse that does not exist is not created).")  # fmt: skip
 @click.option("--all", "show_all", is_flag=True, help="With --dry-run: print every migration, applied or not.")
 @warehouse_option
 @data_dir_option
 def migrate(config: str | None, dry_run: bool, show_all: bool, warehouse: str | None, data_dir: str | None) -> None:
-    """Apply pending schema migrations (in order, once each)."""
-    from warehouse.client import Warehouse, WarehouseError
+    """Apply pending schema migrations (in order, once each), then the retention settings (warehouse.*_ttl_days)."""
+    from warehouse.client import WarehouseError
 
     from warehouse.migrations import (
-        MigrationError, apply_migrations, load_migrations, open_warehouse, pending_migrations, render_sql,
+        MigrationError, apply_migrations, apply_retention, load_migrations, open_warehouse, render_retention, render_sql,
     )  # fmt: skip
 
     if dry_run and show_all:
@@ -745,18 +1009,16 @@ def migrate(config: str | None, dry_run: bool, show_all: bool, warehouse: str | 
     settings = _settings(config, _warehouse_overrides(warehouse, data_dir))
     try:
         if dry_run:
-            wh = Warehouse(settings.warehouse.resolved_dsn(), settings.warehouse.database)
-            try:
-                pending = pending_migrations(wh)
-            finally:
-                wh.close()
+            pending = _dry_run_pending(settings)
             if not pending:
                 click.echo("-- up to date: no pending migrations")
             click.echo(render_sql(pending), nl=False)
+            click.echo(render_retention(settings.warehouse), nl=False)
             return
         wh = open_warehouse(settings.warehouse, migrate=False)
         try:
             done = apply_migrations(wh)
+            apply_retention(wh, settings.warehouse)
         finally:
             wh.close()
     except (WarehouseError, MigrationError) as e:
@@ -766,6 +1028,27 @@ def migrate(config: str | None, dry_run: bool, show_all: bool, warehouse: str | 
             click.echo(f"applied {m.version:04d}_{m.name}")
     else:
         click.echo("up to date: no pending migrations")
+
+
+def _dry_run_pending(settings: Settings) -> list:
+    """The migrations a real run would apply, changing nothing: an embedded warehouse that does not exist yet is
+    not created (every migration is pending), and a database that does not exist is not created either."""
+    from warehouse.client import Warehouse
+    from warehouse.dsn import embedded_path, is_embedded
+    from warehouse.migrations import load_migrations, pending_migrations
+
+    dsn = settings.warehouse.resolved_dsn()
+    if is_embedded(dsn) and not embedded_path(dsn).is_dir():
+        return load_migrations()
+    w = settings.warehouse
+    wh = Warehouse(dsn, w.database, connect_timeout_s=w.connect_timeout_s, read_timeout_s=w.read_timeout_s,
+                   create_database=False)  # fmt: skip
+    try:
+        if not wh.database_exists():
+            return load_migrations()
+        return pending_migrations(wh)
+    finally:
+        wh.close()
 
 
 # --------------------------------------------------------------------------------------- bench
@@ -787,6 +1070,24 @@ def bench_exporter(gpus: int, streams: int, rounds: int) -> None:
 
     for line in run_benchmark(gpus=gpus, streams=streams, rounds=rounds):
         click.echo(line)
+
+
+@needs("collector")
+@bench.command("catalog")
+@click.option("--orchestrators", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Simulated orchestrators.")
+@click.option("--gpus", type=click.IntRange(1, 64), default=4, show_default=True, help="GPUs per orchestrator (2 streams each).")
+@click.option("--hours", type=click.FloatRange(1, 24 * 31), default=24, show_default=True, help="Hours of scrapes to load.")
+@click.option("--interval", type=click.FloatRange(1, 3600), default=15, show_default=True, help="Scrape interval (s).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated fleet (same seed, same rows).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Warehouse directory (default: a fresh temporary one, removed after).")
+def bench_catalog(orchestrators: int, gpus: int, hours: float, interval: float, seed: int, data_dir: str | None) -> None:
+    """Load a generated fleet through the scraper's insert path, then print bytes on disk per raw sample after
+    OPTIMIZE FINAL and the whole catalog's query time over 1 h and 24 h from the rollups and from raw (ratios)."""
+    from naap.bench_catalog import format_result, run_bench
+
+    res = run_bench(orchestrators, gpus, hours, interval, seed, Path(data_dir) if data_dir else None,
+                    progress=lambda m: click.echo(m, err=True))  # fmt: skip
+    click.echo(format_result(res))
 
 
 @needs("collector")
@@ -831,6 +1132,27 @@ def bench_replay(orchestrators: int, hours: float, interval: int, seed: int, dat
     from scoring.bench_replay import run_bench
 
     run_bench(orchestrators, hours, interval, seed, data_dir)
+
+
+@needs("prober")
+@bench.command("probe")
+@click.option("--standins", type=click.IntRange(1, 256), default=8, show_default=True, help="Stand-in orchestrators to probe.")
+@click.option("--probes", type=click.IntRange(1, 100_000), default=32, show_default=True, help="Probes in the throughput phase.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True, help="Probes in flight at once.")
+@click.option("--duration", type=click.FloatRange(2, 600), default=6, show_default=True, help="Seconds of input per probe.")
+@click.option("--delay-ms", type=click.FloatRange(0, 10_000), default=200, show_default=True,
+              help="Output delay the stand-ins inject (the accuracy phase also uses 2x and 3x).")  # fmt: skip
+@click.option("--accuracy-probes", type=click.IntRange(1, 1000), default=9, show_default=True,
+              help="Probes in the accuracy phase (one at a time).")  # fmt: skip
+def bench_probe(standins: int, probes: int, concurrency: int, duration: float, delay_ms: float, accuracy_probes: int) -> None:
+    """Probes per minute one prober sustains against stand-in orchestrators on this machine, its CPU per probe, and
+    the E2E and P2FF measurement error against the stand-ins' ground truth (goal: within 5 ms p50 on loopback)."""
+    from prober.bench import format_result, run_bench
+
+    logging.getLogger("prober").setLevel(logging.ERROR)
+    res = run_bench(standins, probes, concurrency, duration, delay_ms / 1000, accuracy_probes,
+                    progress=lambda m: click.echo(m, err=True))  # fmt: skip
+    click.echo(format_result(res))
 
 
 def main() -> None:

@@ -19,20 +19,23 @@ import logging
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector as Collector_
 
 from api.app import create_app
 from discovery.factory import build_discovery
-from discovery.service import SNAPSHOT_COLUMNS, Snapshot, Source, snapshot_rows
+from discovery.http_sd import source_kind
+from discovery.service import SNAPSHOT_COLUMNS, Discovery, Snapshot, Source, snapshot_rows
 from exporter.common.clock import now_ms
 from naap.settings import Settings
 from scoring.exposition import register_score_metrics
 from scoring.publish_v1 import publish_tick
-from scoring.sla_config import AnyConfig, is_v1, load_config
+from scoring.sla_config import AnyConfig, ConfigError, is_v1, load_config
 from scoring.store import publish_scores
 from scraper.factory import build_scraping
 from scraper.schedule import ScrapeScheduler
@@ -97,12 +100,18 @@ class Collector:
         with_api: bool = True,
         with_scoring: bool = True,
         holder: str = "naap collect",
+        port_flags: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.with_api = with_api
         self.with_scoring = with_scoring
         self.holder = holder
-        self.sla_config = sla_config or load_config(settings.scoring.config)
+        # The flag that sets each port, for a start-up error ("api": --port, "metrics": --metrics-port).
+        self.port_flags = port_flags or {}
+        try:
+            self.sla_config = sla_config or load_config(settings.scoring.config)
+        except ConfigError as e:
+            raise StartError(f"the SLA config (scoring.config): {e}") from None
         self.discovery = build_discovery(settings.discovery, settings.scraper.allow_loopback, sources)
         self.warehouse: Warehouse | None = None
         self.writer: Writer | None = None
@@ -113,6 +122,7 @@ class Collector:
         self.metrics_port: int | None = None  # the standalone /metrics listener's port, when one runs
         self.scoring_runs = 0
         self.scoring_errors = 0
+        self.probing: Any = None  # naap/probing.py's Probing, when prober.enabled
 
     async def _rediscover(self) -> None:
         assert self.writer is not None and self.schedule is not None
@@ -141,17 +151,48 @@ class Collector:
             log.debug("scoring run cancelled by the stop")
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[Running], None] | None = None) -> None:
+        """Start everything, run until `stop` is set, then stop cleanly. What start-up can check is checked before
+        anything is created: the listening ports are bound first, then the targets files are read (a missing or
+        broken one stops start-up), and only then is the warehouse opened (and, embedded, created)."""
         s = self.settings
+        api_sock: socket.socket | None = None
+        metrics_sock: socket.socket | None = None
         try:
-            wh = self.warehouse = await asyncio.to_thread(open_warehouse, s.warehouse, True, self.holder)
-        except WarehouseError as e:
-            raise StartError(str(e)) from None
+            if self.with_api:
+                api_sock = _listen("the API", s.api.host, s.api.port, self.port_flags.get("api", "--port"))
+            elif s.scraper.metrics_port is not None:
+                metrics_sock = _listen("the scraper's /metrics", s.scraper.metrics_host, s.scraper.metrics_port,
+                                       self.port_flags.get("metrics", "--metrics-port"))  # fmt: skip
+            first = await self.discovery.walk()
+            broken = sorted(m for name, m in first.failed.items() if name.startswith("file:"))
+            if broken:
+                raise StartError(f"cannot start: targets file {broken[0]}" + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""))
+            if s.prober.enabled and self.probing is None:  # datasets, key file, pins: checked before the warehouse
+                from naap.probing import Probing, ProbingError
+
+                try:
+                    self.probing = Probing(s, lambda: self.discovery.last)
+                except ProbingError as e:
+                    raise StartError(str(e)) from None
+            try:
+                wh = self.warehouse = await asyncio.to_thread(open_warehouse, s.warehouse, True, self.holder)
+            except WarehouseError as e:
+                raise StartError(str(e)) from None
+        except BaseException:
+            for sock in (api_sock, metrics_sock):
+                if sock is not None:
+                    sock.close()
+            await self.discovery.close()
+            raise
         writer = self.writer = open_writer(s, wh, scraper_identity())
+        if self.probing is not None:
+            await asyncio.to_thread(self.probing.attach, wh, writer)
         scheduler = AsyncIOScheduler(timezone=timezone.utc)
         parts = build_scraping(s.scraper, writer, scheduler)
         self.sink = parts.sink
         fetcher, self.telemetry = parts.fetcher, parts.telemetry
         self.scraper, self.schedule = parts.scraper, parts.schedule
+        self.telemetry.registry.register(DiscoveryTelemetry(self.discovery))
         if self.with_scoring and is_v1(self.sla_config):  # published scores and error budgets on /metrics
             register_score_metrics(self.telemetry.registry, wh.reader(s.api.query_timeout_s), self.sla_config)
         writer_task: asyncio.Task | None = None
@@ -162,29 +203,30 @@ class Collector:
         started = False
         try:
             await fetcher.open()
-            if self.with_api:
-                server, api_task, base = await self._start_api(wh)
-            elif s.scraper.metrics_port is not None:
-                try:
-                    metrics_runner, self.metrics_port = await serve_metrics(
-                        self.telemetry.registry, s.scraper.metrics_host, s.scraper.metrics_port
-                    )
-                except OSError as e:
-                    raise StartError(listen_error("the scraper's /metrics", s.scraper.metrics_host, s.scraper.metrics_port, e)) from None
+            if api_sock is not None:
+                server, api_task, base = await self._start_api(wh, api_sock)
+                api_sock = None  # the server owns it now
+            elif metrics_sock is not None:
+                metrics_runner, self.metrics_port = await serve_metrics(self.telemetry.registry, s.scraper.metrics_host,
+                                                                        s.scraper.metrics_port, sock=metrics_sock)  # fmt: skip
+                metrics_sock = None
                 log.info("scraper metrics on http://%s:%d/metrics", s.scraper.metrics_host, self.metrics_port)
             writer_task = asyncio.create_task(writer.run(stop), name="warehouse-writer")
-            await self._rediscover()
+            record_snapshot(writer, first)
+            self.schedule.set_targets(first.accepted)
             now = datetime.now(timezone.utc)
             scheduler.add_job(
                 self._rediscover, IntervalTrigger(seconds=s.discovery.interval_s, start_date=now + timedelta(seconds=s.discovery.interval_s)),
                 id="discovery", max_instances=1, coalesce=True,
             )  # fmt: skip
             if self.with_scoring:
-                first = now + timedelta(seconds=min(10.0, s.scoring.interval_s))
+                first_score = now + timedelta(seconds=min(10.0, s.scoring.interval_s))
                 scheduler.add_job(
-                    self._score_async, IntervalTrigger(seconds=s.scoring.interval_s, start_date=first),
+                    self._score_async, IntervalTrigger(seconds=s.scoring.interval_s, start_date=first_score),
                     id="scoring", max_instances=1, coalesce=True,
                 )  # fmt: skip
+            if self.probing is not None:
+                self.probing.schedule(scheduler)  # a pass soon, then one per period; never blocks the scrapes
             self.schedule.start()
             started = True
             snap = self.discovery.last
@@ -193,40 +235,96 @@ class Collector:
                                  targets=len(self.schedule.targets), refused=len(snap.refused) if snap else 0))  # fmt: skip
             await stop.wait()
         finally:
+            for sock in (api_sock, metrics_sock):
+                if sock is not None:
+                    sock.close()
             if started:
-                log.info("collector stopping: draining scrapes in flight")
+                log.info("collector stopping: draining scrapes in flight (a second Ctrl-C stops at once)")
             stop.set()
-            await self.schedule.drain()  # scrapes in flight finish and hand their rows to the writer
-            if metrics_runner is not None:
-                await metrics_runner.cleanup()
-            if server is not None and api_task is not None:
-                server.should_exit = True
-                await api_task
-            if writer_task is not None:
-                await writer_task
-            await writer.close(retry_s=STOP_RETRY_S)  # the last rows, with a bounded retry
-            await fetcher.close()
-            await self.discovery.close()
-            await asyncio.to_thread(wh.close)
+            try:
+                await self.schedule.drain()  # scrapes in flight finish and hand their rows to the writer
+                if self.probing is not None:
+                    await self.probing.close()  # a pass still running is stopped; its results are not written
+                if metrics_runner is not None:
+                    await metrics_runner.cleanup()
+                if server is not None and api_task is not None:
+                    server.should_exit = True
+                    await api_task
+                if writer_task is not None:
+                    await writer_task
+                await writer.close(retry_s=STOP_RETRY_S)  # the last rows, with a bounded retry
+                await fetcher.close()
+                await self.discovery.close()
+                await asyncio.to_thread(wh.close)
+            except asyncio.CancelledError:  # a second signal: stop at once, saying what is left behind
+                self.abandon()
+                raise
 
-    async def _start_api(self, wh: Warehouse) -> tuple[_EmbeddedServer, asyncio.Task, str]:
+    def abandon(self) -> dict[str, int]:
+        """A stop that does not wait (a second Ctrl-C): count and log what is abandoned, and spill the rows that
+        explain lost slots so the next start still writes them. Returns the counts."""
+        scraper, writer = self.scraper, self.writer
+        counts = {
+            "scrapes_in_flight": scraper.in_flight if scraper is not None else 0,
+            "rows_unwritten": writer.buffered_rows if writer is not None else 0,
+        }
+        if writer is not None:
+            writer.stats.abandoned_rows = counts["rows_unwritten"]
+            try:
+                writer.spill_kept()
+            except OSError as e:
+                log.error("could not spill the void windows at the forced stop: %s", e)
+        log.error("stopped at once by a second signal: abandoned %d scrapes in flight and %d rows not written to the "
+                  "warehouse", counts["scrapes_in_flight"], counts["rows_unwritten"])  # fmt: skip
+        return counts
+
+    async def _start_api(self, wh: Warehouse, sock: socket.socket) -> tuple[_EmbeddedServer, asyncio.Task, str]:
         s = self.settings.api
-        app = create_app(wh.reader(s.query_timeout_s), self.sla_config, s, discovery=self.discovery)
+        app = create_app(wh.reader(s.query_timeout_s), self.sla_config, s, discovery=self.discovery,
+                         prober=self.probing.status if self.probing is not None else None)  # fmt: skip
         app.state["metrics_registry"] = self.telemetry.registry if self.telemetry else None  # GET /metrics
         config = uvicorn.Config(app, host=s.host, port=s.port, log_level="critical", access_log=False, lifespan="on")
         server = _EmbeddedServer(config)
-        try:
-            sockets = [bind_listener(s.host, s.port)]
-        except OSError as e:
-            raise StartError(listen_error("the API", s.host, s.port, e)) from None
-        task = asyncio.create_task(server.serve(sockets=sockets), name="api")
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         while not server.started:
             if task.done():
                 raise StartError(f"the API server failed to start on {s.host}:{s.port}: {task.exception() or 'unknown reason'}")
             await asyncio.sleep(0.05)
-        port = sockets[0].getsockname()[1]
+        port = sock.getsockname()[1]
         host = "127.0.0.1" if s.host in ("0.0.0.0", "") else s.host
         return server, task, f"http://{host}:{port}"
+
+
+class DiscoveryTelemetry(Collector_):
+    """Discovery's health on the collector's /metrics: walks, failed source walks (a targets file that could not be
+    read, a chain walk that failed: the last good targets stay in use), and the sources failing right now.
+    Sources are named by kind (file, chain, static), never by a local path."""
+
+    def __init__(self, discovery: Discovery) -> None:
+        self.discovery = discovery
+
+    def collect(self) -> Iterator[Metric]:
+        d = self.discovery
+        yield CounterMetricFamily("naap_discovery_walks", "Discovery walks.", value=d.walks)
+        failures = CounterMetricFamily("naap_discovery_source_failures", "Failed source walks, by source kind; "
+                                       "the source's last good targets stay in use.", labels=["source"])  # fmt: skip
+        by_kind: dict[str, int] = {}
+        for name, n in d.source_failures.items():
+            by_kind[source_kind(name)] = by_kind.get(source_kind(name), 0) + n
+        for kind, n in sorted(by_kind.items()):
+            failures.add_metric([kind], n)
+        yield failures
+        failing = d.last.failed if d.last is not None else {}
+        yield GaugeMetricFamily("naap_discovery_sources_failing", "Sources whose latest walk failed.", value=len(failing))
+        yield GaugeMetricFamily("naap_discovery_targets", "Targets accepted by the latest walk.",
+                                value=len(d.last.accepted) if d.last is not None else 0)  # fmt: skip
+
+
+def _listen(what: str, host: str, port: int, flag: str) -> socket.socket:
+    try:
+        return bind_listener(host, port)
+    except OSError as e:
+        raise StartError(listen_error(what, host, port, e, flag)) from None
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -244,10 +342,10 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def listen_error(what: str, host: str, port: int, e: BaseException) -> str:
+def listen_error(what: str, host: str, port: int, e: BaseException, flag: str = "--port") -> str:
     code = getattr(e, "errno", None)
     if code == errno.EADDRINUSE or "address already in use" in str(e).lower():
-        why = "the address is already in use (another naap or service on that port?); choose another with --port"
+        why = f"the address is already in use (another naap or service on that port?); choose another with {flag}"
     elif code == errno.EACCES:
         why = "permission denied (ports below 1024 need privileges); choose a port above 1024"
     elif code == errno.EADDRNOTAVAIL:

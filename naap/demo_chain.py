@@ -84,7 +84,7 @@ def chain_demo_settings(base: Settings, members: list[FleetMember], rpc_url: str
         "max_requests_per_s": 0,  # our own loopback chain: no rate to respect
     }
     return with_overrides(base, DEMO_OVERRIDES, {
-        "warehouse": {"data_dir": data_dir},
+        "warehouse": {"data_dir": data_dir, "dsn": None},  # always the demo's own embedded warehouse
         "discovery": {"interval_s": 30.0, "chain": chain},
         "api": {"host": "127.0.0.1", "port": api_port},
     })  # fmt: skip

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from discovery.factory import build_discovery
+from discovery.service import DUPLICATE_METRICS_URL
 from naap.collector import Collector, StartError, open_writer, record_snapshot
 from naap.settings import Settings
 from scraper import errors
@@ -80,7 +81,7 @@ async def scrape_once(settings: Settings, store: bool = True) -> tuple[list[dict
                     "bytes": 0,
                     "samples": 0,
                     "dropped": None,
-                    "error": errors.REFUSED_ADDRESS,
+                    "error": errors.DUPLICATE_METRICS_URL if r.reason.startswith(DUPLICATE_METRICS_URL) else errors.REFUSED_ADDRESS,
                     "message": f"refused: {r.reason}",
                 }
             )
@@ -97,4 +98,5 @@ async def scrape_once(settings: Settings, store: bool = True) -> tuple[list[dict
 
 async def scrape_forever(settings: Settings, stop: asyncio.Event) -> None:
     """Discovery and scraper only: no scoring, no API."""
-    await Collector(settings, with_api=False, with_scoring=False, holder="naap scrape").run(stop)
+    await Collector(settings, with_api=False, with_scoring=False, holder="naap scrape",
+                    port_flags={"metrics": "--metrics-port"}).run(stop)  # fmt: skip

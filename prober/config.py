@@ -16,9 +16,23 @@ from pydantic import Field, field_validator, model_validator
 
 from exporter.common.configfile import Section
 from exporter.common.eth import OptionalEthAddress
+from warehouse.config import default_data_dir
+
+# The shipped datasets: `datasets/` at the top of the repository, packaged as prober/bundled_datasets (a symbolic
+# link to it that setuptools follows, so wheels and editable installs find the same files).
+BUNDLED_DATASETS = Path(__file__).resolve().parent / "bundled_datasets"
+
+
+def packaged_datasets_dir() -> Path:
+    """Where the shipped datasets are in this installation (a source checkout, an editable install or a wheel)."""
+    return BUNDLED_DATASETS
 
 
 class ProberSettings(Section):
+    # Whether the collector runs it.
+    enabled: bool = Field(
+        False, description="Run the prober inside `naap collect` (the demo turns it on); `naap probe` runs one pass regardless."
+    )
     # What and how often.
     region: str = Field("", max_length=64, description="The region this prober runs in (recorded on every result).")
     interval_s: float = Field(600.0, ge=10, le=86_400, description="Period: every orchestrator × advertised model once per period.")
@@ -32,7 +46,10 @@ class ProberSettings(Section):
     void_min_probes: int = Field(
         5, ge=1, description="A period in which at least this many probes all fail to reach their orchestrators is void (the prober's fault)."
     )
-    datasets_dir: Path = Field(Path("datasets"), description="Root of the datasets (datasets/<workflow>/<id>/<version>/).")
+    datasets_dir: Path = Field(
+        default_factory=packaged_datasets_dir,
+        description="Root of the datasets (<workflow>/<id>/<version>/); default: the datasets shipped with naap.",
+    )
     datasets: list[str] = Field(
         default_factory=lambda: ["live-video-to-video/streamdiffusion-good@1.0.0"],
         description="Datasets probes draw items from, as <workflow>/<id>@<version>.",
@@ -66,14 +83,41 @@ class ProberSettings(Section):
     teardown_timeout_s: float = Field(3.0, gt=0, le=60, description="Closing the channels, at most.")
 
     # Identity, trust and payment.
-    key_file: Path = Field(Path(".naap/prober/ed25519.pem"), description="The prober's ed25519 signing key (created 0600).")
-    pin_store: Path = Field(Path(".naap/prober/tls_pins.json"), description="TLS certificate pins (trust on first use).")
+    key_file: Path = Field(
+        default_factory=lambda: default_data_dir() / "prober" / "ed25519.pem",
+        description="The prober's ed25519 signing key (created 0600 in a 0700 folder when absent).",
+    )
+    pin_store: Path = Field(
+        default_factory=lambda: default_data_dir() / "prober" / "tls_pins.json",
+        description="TLS certificate pins (trust on first use; a changed certificate is re-pinned after one excluded probe).",
+    )
     signer_url: str | None = Field(
         None, description="go-livepeer remote signer (e.g. http://127.0.0.1:8935); None: off-chain orchestrators only."
     )
     signer_timeout_s: float = Field(3.0, gt=0, le=60, description="Remote signer request deadline.")
     eth_address: OptionalEthAddress = Field("", description="The prober's address sent in GetOrchestrator when no signer is set.")
     allow_loopback: bool = Field(False, description="Allow loopback orchestrators (demo and tests only).")
+
+    # Cross-check of exporters' self-reports against probes (prober/crosscheck.py).
+    crosscheck_window_s: float = Field(
+        3600.0, ge=60, le=31 * 86_400, description="Cross-check: the window probes and self-reports are compared over."
+    )
+    crosscheck_min_probes: int = Field(
+        2, ge=1, le=10_000, description="Cross-check: probes of an orchestrator × model needed before it can be flagged."
+    )
+    crosscheck_fps_tolerance: float = Field(
+        0.25, gt=0, le=1, description="Cross-check: flag when probe and exporter delivery ratios (output/input FPS) differ by more."
+    )
+    crosscheck_latency_ms: float = Field(
+        1500.0, gt=0, le=600_000,
+        description="Cross-check: flag P2FF or startup when they differ by more than this (ms) and by more than crosscheck_latency_ratio.",
+    )
+    crosscheck_latency_ratio: float = Field(
+        0.5, gt=0, le=10, description="Cross-check: … and by more than this fraction of the larger of the two."
+    )
+    crosscheck_failure_tolerance: float = Field(
+        0.5, gt=0, le=1, description="Cross-check: flag when the probes' failure rate exceeds the exporter's by more."
+    )
 
     @field_validator("datasets")
     @classmethod

@@ -25,11 +25,16 @@ Failures are ProbeFailure with a class from prober/errors.py.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from dataclasses import dataclass, field
 from typing import Mapping
 
-import grpc
+# gRPC's C core logs informational lines (e.g. a GOAWAY from a peer that stopped) to stderr unless told otherwise;
+# only its errors belong in naap's output. An operator's own GRPC_VERBOSITY wins. Set before grpc is imported.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import grpc  # noqa: E402
 
 from prober import errors
 from prober.errors import ProbeFailure

@@ -33,7 +33,7 @@ class ProbeSample:
 class ProbeResult:
     """One probe: one orchestrator × one model × one dataset item. Always produced, whatever happened.
 
-    Identity: `probe_id` (random), `orchestrator` (lowercase address from discovery, "" unknown),
+    Identity: `probe_id` (random), `period_id` (the schedule period it ran in, set by the pass), `orchestrator` (lowercase address from discovery, "" unknown),
     `reported_address` (what the orchestrator's info said), `target` (gRPC host:port), `service_uri`,
     `region`, `workflow`, `model_id`, `dataset` ("<id>@<version>"), `item_id`, `item_kind`.
     Verdict: `outcome` ok | failed | skipped; `error_class` (prober/errors.py, None when ok); `fault` none |
@@ -55,6 +55,7 @@ class ProbeResult:
 
     probe_id: str
     started_at_ms: int
+    period_id: str = ""
     orchestrator: str = ""
     target: str = ""
     service_uri: str = ""

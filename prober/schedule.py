@@ -171,7 +171,9 @@ class ProbeScheduler:
         except Exception as e:
             return {"job": job.key, "error": f"{type(e).__name__}: {e}"[:300]}
 
-    async def run_period(self, jobs: Iterable[Job], period_id_: str, seed: str) -> PeriodReport:
+    async def run_period(self, jobs: Iterable[Job], period_id_: str, seed: str, apply_void: bool = True) -> PeriodReport:
+        """Run one period's jobs. `apply_void=False` leaves the void rule to the caller (who adds results of its
+        own, e.g. orchestrators whose info call failed before any job could be made, and applies it to them all)."""
         order = plan(jobs, seed)
         report = PeriodReport(period_id_, seed, order)
         day = self.wall() // DAY_MS
@@ -204,7 +206,8 @@ class ProbeScheduler:
         finally:
             for t in running.values():
                 t.cancel()
-        report.void = void_unreachable(report.results, self.void_min_probes)
+        if apply_void:
+            report.void = void_unreachable(report.results, self.void_min_probes)
         return report
 
     async def run_periods(

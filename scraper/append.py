@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from itertools import compress, count
 from operator import methodcaller
 
 from exporter.common.eth import is_eth_address
@@ -81,11 +82,23 @@ _DECLARED: dict[bytes, str] = {}  # build-info fragment → declared orchestrato
 _IS_BUILD_INFO = methodcaller("startswith", _BUILD_INFO_PREFIX)
 
 
+def _is_one(value: str | float) -> bool:
+    try:
+        return float(value) == 1.0
+    except ValueError:
+        return False
+
+
 def declared_orchestrator(samples: Samples) -> str | None:
     """The orchestrator the exporter declares (lowercase; "" when its build info names none), None without
-    build info, or ScrapeError when it declares two different ones."""
+    build info, or ScrapeError when it declares two different ones. An info series declares only with value 1
+    (the info-metric convention): a build-info sample of any other value declares nothing."""
     found: str | None = None
-    for frag in filter(_IS_BUILD_INFO, samples.frags):  # the scan runs in C; a body has one or two
+    frags, values = samples.frags, samples.values
+    for i in compress(count(), map(_IS_BUILD_INFO, frags)):  # the scan runs in C; a body has one or two
+        frag = frags[i]
+        if not _is_one(values[i]):
+            continue
         declared = _DECLARED.get(frag)
         if declared is None:
             name, labels = parse_fragment(frag)
@@ -107,7 +120,7 @@ def check_identity(samples: Samples, target_orchestrator: str) -> tuple[str, str
         if declared == target_orchestrator:
             return target_orchestrator, CHECKED
         if declared is None:
-            why = f"the exporter declares no identity ({BUILD_INFO} is missing); expected {target_orchestrator}"
+            why = f"the exporter declares no identity ({_missing_why(samples)}); expected {target_orchestrator}"
         elif not declared:
             why = f"the exporter declares no orchestrator (set --orchestrator); expected {target_orchestrator}"
         else:
@@ -119,6 +132,12 @@ def check_identity(samples: Samples, target_orchestrator: str) -> tuple[str, str
         errors.IDENTITY_MISMATCH,
         "the target names no orchestrator and the exporter declares none: give the target an orchestrator label",
     )
+
+
+def _missing_why(samples: Samples) -> str:
+    if any(map(_IS_BUILD_INFO, samples.frags)):
+        return f"its {BUILD_INFO} is not 1"
+    return f"{BUILD_INFO} is missing"
 
 
 def append(samples: Samples, scrape_ms: int, target_orchestrator: str, state: SeriesState | None,

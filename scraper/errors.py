@@ -24,6 +24,8 @@ SAMPLE_LIMIT = "sample_limit"  # more samples than allowed
 LABEL_LIMIT = "label_limit"  # label name/value/count past limits
 IDENTITY_MISMATCH = "identity_mismatch"  # the exporter does not declare the orchestrator the target is for
 INTERNAL = "internal"  # a bug on our side; counted, logged, never fatal
+# Not scraped: discovery found another orchestrator's target at the same metrics URL (discovery/service.py).
+DUPLICATE_METRICS_URL = "duplicate_metrics_url"
 # Scheduled slots the scraper itself did not run (its loop overran, it was paused): recorded as void rows so
 # they count neither for nor against the target (see docs/scraper.md, "Availability").
 MISSED = "missed"
@@ -31,7 +33,7 @@ MISSED = "missed"
 ALL = (
     OK, REFUSED_ADDRESS, DNS, CONNECT, TLS, TIMEOUT, HTTP_STATUS, REDIRECT, BODY_TOO_LARGE,
     DECOMPRESS, CONTENT_TYPE, PARSE, SAMPLE_LIMIT, LABEL_LIMIT, CONNECTION, PROTOCOL, IDENTITY_MISMATCH, INTERNAL,
-    MISSED,
+    MISSED, DUPLICATE_METRICS_URL,
 )  # fmt: skip
 
 # Failures that say nothing about the target's answer, only that it could not be reached: when every target

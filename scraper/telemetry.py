@@ -20,7 +20,8 @@ Served by the collector's API at GET /metrics and, for a standalone `naap scrape
   sink_dropped_batches_total   batches dropped because the warehouse backlog passed its bound
   sink_dropped_rows_total      rows in those batches
   sink_insert_errors_total     failed warehouse writes (each retried with backoff)
-  warehouse_up                 1 if the last warehouse write succeeded
+  warehouse_up                 1 if the last warehouse write succeeded and no write is stalled (in flight past
+                               10 s); 0 while writes fail or hang
   series_cache_entries         series held by the fast parser's caches
   in_flight                    scrapes in progress
 """
@@ -140,16 +141,18 @@ class _Live(Collector):
             )
             yield CounterMetricFamily("naap_scraper_sink_dropped_rows", "Rows in dropped batches.", value=sum(st.rows_dropped.values()))
             yield CounterMetricFamily("naap_scraper_sink_insert_errors", "Failed warehouse writes (retried).", value=st.insert_errors)
-            yield GaugeMetricFamily("naap_scraper_warehouse_up", "1 if the last warehouse write succeeded.", value=int(w.warehouse_ok))
+            yield GaugeMetricFamily("naap_scraper_warehouse_up", "1 if the last warehouse write succeeded and none is stalled.",
+                                    value=int(getattr(w, "warehouse_up", w.warehouse_ok)))  # fmt: skip
         scraper = self.t._live.get("scraper")
         if scraper is not None:
             yield GaugeMetricFamily("naap_scraper_series_cache_entries", "Series held by the fast parser's caches.", value=scraper.cached_series)
             yield GaugeMetricFamily("naap_scraper_in_flight", "Scrapes in progress.", value=scraper.in_flight)
 
 
-async def serve_metrics(registry: CollectorRegistry, host: str, port: int):  # noqa: ANN201
-    """A small HTTP listener for GET /metrics (standalone `naap scrape --metrics-port`). Returns the runner
-    (call `await runner.cleanup()` to stop) and the bound port."""
+async def serve_metrics(registry: CollectorRegistry, host: str, port: int, sock: Any = None):  # noqa: ANN201
+    """A small HTTP listener for GET /metrics (standalone `naap scrape --metrics-port`), on `sock` when given (a
+    socket already bound and listening). Returns the runner (call `await runner.cleanup()` to stop) and the bound
+    port."""
     from aiohttp import web
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -160,6 +163,10 @@ async def serve_metrics(registry: CollectorRegistry, host: str, port: int):  # n
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    if sock is not None:
+        site: web.BaseSite = web.SockSite(runner, sock)
+        await site.start()
+        return runner, sock.getsockname()[1]
     site = web.TCPSite(runner, host, port)
     await site.start()
     server = site._server  # aiohttp keeps the bound sockets here

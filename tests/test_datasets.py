@@ -155,3 +155,27 @@ def test_parameter_rules_follow_ai_runner() -> None:
     assert validate_params({"seed": True}) == ["seed: must be an integer or a list of [seed, weight] pairs, got 'True'"]
     assert validate_for_model("streamdiffusion", sdxl) == ["params.model_id: stabilityai/sdxl-turbo (sdxl) does not run on streamdiffusion (sd21)"]
     assert validate_for_model("comfyui", {}) and validate_params([1]) == ["params: must be an object"]
+
+
+def test_a_wheel_carries_the_shipped_datasets(tmp_path: Path) -> None:
+    """pyproject.toml packages datasets/ (through the prober/bundled_datasets link), so an installed naap finds the
+    datasets where ProberSettings looks by default. Built from a copy of the source, offline."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns(".venv", ".git", "*.egg-info", "__pycache__", "build", "dist", ".pytest_cache", ".naap")
+    shutil.copytree(ROOT, src, symlinks=True, ignore=ignore)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [wheel] = (tmp_path / "out").glob("naap_sla-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in discover(DATASETS):
+        rel = folder.relative_to(DATASETS)
+        for f in ("manifest.json", "items.jsonl"):
+            assert f"prober/bundled_datasets/{rel.as_posix()}/{f}" in names

@@ -80,8 +80,12 @@ def test_allowed(url: str) -> None:
 
 
 def test_loopback_only_when_allowed() -> None:
-    for url in ("http://127.0.0.1/", "http://[::1]/", "http://localhost/", "http://[::ffff:127.0.0.1]/", "http://2130706433/"):
+    for url in ("http://127.0.0.1/", "http://[::1]/", "http://localhost/", "http://[::ffff:127.0.0.1]/"):
         assert url_refusal(url, allow_loopback=True) is None, url
+    # Allowed addresses in a legacy numeric spelling are still refused: one spelling per address.
+    for host in ("2130706433", "0x7f000001", "127.1", "0177.0.0.1"):
+        assert url_refusal(f"http://{host}:18999/ok", allow_loopback=True) == f"non_canonical_ip (write {host} as 127.0.0.1)"
+    assert url_refusal("http://134744072/") == "non_canonical_ip (write 134744072 as 8.8.8.8)"  # public, still refused
     # Allowing loopback allows nothing else.
     for url in ("http://10.0.0.1/", "http://169.254.169.254/", "http://[fe80::1]/", "http://0.0.0.0/"):
         assert url_refusal(url, allow_loopback=True) is not None, url

@@ -240,7 +240,7 @@ def test_one_warehouse_shared_by_threads_over_http(wh: Warehouse, standin: str) 
 def _session_connect(session_id: str | None) -> Callable[..., Any]:
     """warehouse.client._connect as it would be with a session: the control."""
 
-    def connect(dsn: str, database: str | None = None, settings: dict[str, Any] | None = None) -> Any:
+    def connect(dsn: str, database: str | None = None, settings: dict[str, Any] | None = None, *_timeouts: float) -> Any:
         kwargs: dict[str, Any] = {"dsn": dsn, "database": database, "settings": settings}
         if session_id:
             kwargs["session_id"] = session_id

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
+from urllib.parse import unquote_plus
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from urllib3.util import Timeout
 
 from warehouse.dsn import embedded_path, is_embedded, redact_dsn
 
@@ -46,15 +49,58 @@ class QueryResult:
 HOLDER_FILE = ".naap-holder.json"
 
 
-def _connect(dsn: str, database: str | None = None, settings: dict[str, Any] | None = None) -> Client:
+# Client-side time limits of a ClickHouse server connection (WarehouseSettings.connect_timeout_s, read_timeout_s):
+# a server that accepts and never answers fails a request after these instead of hanging its caller.
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+
+# Loggers of the HTTP stack that report, as WARNINGs with tracebacks, failures this module turns into one
+# WarehouseError; they are shown only at --log-level debug.
+_NOISY_LOGGERS = ("urllib3.connectionpool", "clickhouse_connect.driver._backend.http_sync", "clickhouse_connect.driver.httpclient")
+
+
+def quiet_http_loggers() -> None:
+    """Send the HTTP stack's own retry and driver warnings to DEBUG: the caller reports the failure once."""
+    level = logging.getLogger().getEffectiveLevel()
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.ERROR)
+
+
+def split_credentials(dsn: str) -> tuple[str, dict[str, str]]:
+    """The DSN without `user`/`username`/`password` query parameters, and those as client arguments (given in
+    the query string they would reach the client twice: "got multiple values for argument 'password'")."""
+    if "?" not in dsn:
+        return dsn, {}
+    base, query = dsn.split("?", 1)
+    kept, creds = [], {}
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key in ("password", "user", "username"):
+            creds["password" if key == "password" else "username"] = unquote_plus(value)
+        elif pair:
+            kept.append(pair)
+    return (f"{base}?{'&'.join(kept)}" if kept else base), creds
+
+
+def _connect(dsn: str, database: str | None = None, settings: dict[str, Any] | None = None,
+             connect_timeout_s: float = CONNECT_TIMEOUT_S, read_timeout_s: float = READ_TIMEOUT_S) -> Client:  # fmt: skip
     kwargs: dict[str, Any] = {"dsn": dsn}
     if database:
         kwargs["database"] = database
     if settings:
         kwargs["settings"] = settings
     if not is_embedded(dsn):
+        quiet_http_loggers()
+        kwargs["dsn"], creds = split_credentials(dsn)
+        kwargs.update(creds)
         kwargs["autogenerate_session_id"] = False  # see the module docstring: concurrent use of one client
-    return clickhouse_connect.get_client(**kwargs)
+        # The client takes whole seconds; the exact limits are set on it right after.
+        kwargs["connect_timeout"] = max(1, math.ceil(connect_timeout_s))
+        kwargs["send_receive_timeout"] = max(1, math.ceil(read_timeout_s))
+    client = clickhouse_connect.get_client(**kwargs)
+    if not is_embedded(dsn) and hasattr(client, "timeout"):
+        client.timeout = Timeout(connect=connect_timeout_s, read=read_timeout_s)
+    return client
 
 
 def _root_cause(e: BaseException) -> str:
@@ -92,7 +138,12 @@ def _open_error(dsn: str, e: BaseException) -> WarehouseError:
     cause = _root_cause(e)
     if is_embedded(dsn) and ("lock" in cause.lower() or "EmbeddedServer" in cause):
         return _held(dsn, _holder(dsn) or "another process")
-    return WarehouseError(f"cannot open warehouse {redact_dsn(dsn)}: {cause}")
+    if is_embedded(dsn):
+        return WarehouseError(f"cannot open warehouse {redact_dsn(dsn)}: {cause}")
+    return WarehouseError(
+        f"cannot open warehouse {redact_dsn(dsn)}: {cause}. Check that the ClickHouse server is running and answers "
+        "at that address (and the credentials), or use the embedded warehouse (--data-dir DIR instead of --warehouse)"
+    )
 
 
 class _Reads:
@@ -131,10 +182,15 @@ class Warehouse(_Reads):
     `holder` names the command holding an embedded warehouse (written beside it, so that a second process
     that finds the directory locked can say who holds it)."""
 
-    def __init__(self, dsn: str, database: str = "naap", holder: str | None = None) -> None:
+    def __init__(self, dsn: str, database: str = "naap", holder: str | None = None,
+                 connect_timeout_s: float = CONNECT_TIMEOUT_S, read_timeout_s: float = READ_TIMEOUT_S,
+                 create_database: bool = True) -> None:  # fmt: skip
         self.dsn = dsn
         self.database = database
         self.embedded = is_embedded(dsn)
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self._holder_written = False
         self._write_lock = threading.Lock()
         self._readers: list[Client] = []
         if self.embedded:
@@ -143,14 +199,25 @@ class Warehouse(_Reads):
             if who:
                 raise _held(dsn, who)
         try:
-            bootstrap = _connect(dsn)
-            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-            bootstrap.close()  # chDB: keep one client so nothing else holds the path; a server: its pool
-            self._client: Client = _connect(dsn, database)
+            bootstrap = _connect(dsn, None, None, connect_timeout_s, read_timeout_s)
+            if create_database:
+                bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+                self._database_exists = True
+            else:  # look only (a dry run): without the database the one client stays unbound
+                self._database_exists = bool(bootstrap.command(f"EXISTS DATABASE `{database}`"))
+                if not self._database_exists:
+                    self._client: Client = bootstrap
+            if self._database_exists:
+                bootstrap.close()  # chDB: keep one client so nothing else holds the path; a server: its pool
+                self._client = _connect(dsn, database, None, connect_timeout_s, read_timeout_s)
         except Exception as e:  # clickhouse-connect raises many types; callers need one
             raise _open_error(dsn, e) from None
         if self.embedded:
             self._write_holder(holder)
+
+    def database_exists(self) -> bool:
+        """Whether the database existed (or was created) when this handle opened."""
+        return self._database_exists
 
     def _write_holder(self, holder: str | None) -> None:
         command = holder or " ".join(os.path.basename(a) for a in sys.argv[:2]) or "python"
@@ -158,15 +225,31 @@ class Warehouse(_Reads):
             (embedded_path(self.dsn) / HOLDER_FILE).write_text(
                 json.dumps({"pid": os.getpid(), "command": command, "since": time.time()})
             )
+            self._holder_written = True
         except OSError:
             log.debug("could not write the warehouse holder file", exc_info=True)
+
+    def _remove_holder(self) -> None:
+        """At close: remove the holder file if it still names this process (a stale one would name a dead pid)."""
+        if not self._holder_written:
+            return
+        self._holder_written = False
+        path = embedded_path(self.dsn) / HOLDER_FILE
+        try:
+            if int(json.loads(path.read_text()).get("pid", -1)) == os.getpid():
+                path.unlink()
+        except (OSError, ValueError, TypeError, AttributeError):
+            log.debug("could not remove the warehouse holder file", exc_info=True)
 
     def reader(self, max_execution_time_s: float = 10.0) -> "ReadOnlyWarehouse":
         """A handle for untrusted-facing reads (the API): the server refuses anything but reads on it
         (`readonly=2`) and stops any query past `max_execution_time_s`."""
         settings = {"readonly": 2, "max_execution_time": max(1, int(round(max_execution_time_s)))}
+        # The server stops a query at max_execution_time; a server that does not answer at all is cut off by the
+        # client a little later, so the API answers 503 instead of hanging.
+        read_s = max_execution_time_s + min(5.0, max_execution_time_s)
         try:
-            client = _connect(self.dsn, self.database, settings)
+            client = _connect(self.dsn, self.database, settings, self.connect_timeout_s, read_s)
         except Exception as e:
             raise _open_error(self.dsn, e) from None
         self._readers.append(client)
@@ -228,6 +311,8 @@ class Warehouse(_Reads):
             except Exception:  # closing is best effort; nothing to report to callers
                 log.debug("closing a warehouse client failed", exc_info=True)
         self._readers = []
+        if self.embedded:
+            self._remove_holder()
 
     def __enter__(self) -> "Warehouse":
         return self

@@ -39,6 +39,21 @@ class WarehouseSettings(Section):
     void_ttl_days: int = Field(400, ge=0, le=3650, description="Days void windows are kept; 0 keeps them forever.")
     snapshot_ttl_days: int = Field(90, ge=0, le=3650, description="Days discovery snapshots are kept; 0 keeps them forever.")
     score_ttl_days: int = Field(0, ge=0, le=36500, description="Days published scores are kept; 0 (default) keeps them forever.")
+    rollup_1m_ttl_days: int = Field(
+        90, ge=0, le=36500, description="Days the 1-minute rollups (rollup_1m_v1) are kept; 0 keeps them forever."
+    )
+    rollup_5m_ttl_days: int = Field(
+        400, ge=0, le=36500, description="Days the 5-minute rollups (rollup_5m_v1) are kept; 0 keeps them forever."
+    )
+    rollup_1h_ttl_days: int = Field(
+        0, ge=0, le=36500, description="Days the 1-hour rollups (rollup_1h_v1) are kept; 0 (default) keeps them forever."
+    )
+    probe_ttl_days: int = Field(
+        400, ge=0, le=36500, description="Days probe results (probe_runs, signed) are kept; 0 keeps them forever."
+    )
+    probe_sample_ttl_days: int = Field(
+        30, ge=0, le=3650, description="Days the probes' per-second samples (probe_samples) are kept; 0 keeps them forever."
+    )
     batch_rows: int = Field(50_000, ge=1, le=10_000_000, description="Flush a sample batch at this many rows.")
     flush_interval_s: float = Field(1.0, gt=0, le=60, description="Flush pending rows at least this often.")
     max_buffered_rows: int = Field(
@@ -47,6 +62,14 @@ class WarehouseSettings(Section):
     max_buffered_mb: int = Field(
         256, ge=1, description="Encoded samples held while the warehouse is slow or down (MiB); past this the oldest batches are dropped."
     )
+    connect_timeout_s: float = Field(
+        5.0, ge=0.1, le=300, description="ClickHouse server only: time limit to connect; past it the request fails."
+    )
+    read_timeout_s: float = Field(
+        30.0, ge=1, le=3600,
+        description="ClickHouse server only: longest wait for the server's next bytes (a query running on a real server "
+        "sends progress meanwhile); past it the request fails, so a hung server cannot hang naap.",
+    )  # fmt: skip
 
     @field_validator("database")
     @classmethod

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,8 @@ from warehouse.config import WarehouseSettings
 log = logging.getLogger(__name__)
 
 # A batch's parts are written in this order: samples before the scrape rows that count them, void windows after
-# both, then the rest.
-TABLE_ORDER = ("samples", "scrapes", "scraper_void", "discovery_snapshots", "sla_scores")
+# both, then the rest; a probe's per-second samples before the run row that holds them.
+TABLE_ORDER = ("samples", "scrapes", "scraper_void", "discovery_snapshots", "sla_scores", "probe_samples", "probe_runs")
 
 # Every insert also deduplicates into materialized views (the rollups), so a retried block never counts twice
 # there either (design §8: "use insert-block deduplication on both tables").
@@ -88,6 +89,7 @@ class WriterStats:
     rows_dropped: dict[str, int] = field(default_factory=dict)
     kept_dropped: int = 0
     unwritten_at_stop: dict[str, int] = field(default_factory=dict)
+    abandoned_rows: int = 0  # rows queued when a forced stop (a second signal) gave up on them
 
 
 class Writer:
@@ -108,6 +110,7 @@ class Writer:
         on_drop: Callable[[dict[str, Part]], None] | None = None,
         spill_path: Path | None = None,
         max_kept_rows: int = 10_000,
+        stall_s: float = 10.0,
     ) -> None:
         self.wh = warehouse
         self.writer_id = writer_id
@@ -133,6 +136,8 @@ class Writer:
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self.warehouse_ok = True  # False from a failed write until the next successful one
+        self.stall_s = stall_s
+        self._writing_since: float | None = None  # monotonic start of the insert in flight, if any
 
     @classmethod
     def from_settings(cls, settings: WarehouseSettings, warehouse: Warehouse, writer_id: str,
@@ -252,6 +257,14 @@ class Writer:
         self._buffered_rows -= b.rows
         self._buffered_bytes -= b.nbytes
 
+    @property
+    def warehouse_up(self) -> bool:
+        """False while writes fail, and while one insert has been in flight longer than `stall_s` (a server that
+        accepted the connection and stopped answering fails only at the client's read timeout)."""
+        since = self._writing_since
+        stalled = since is not None and time.monotonic() - since > self.stall_s
+        return self.warehouse_ok and not stalled
+
     # -- writing ---------------------------------------------------------------------------------
     def token(self, b: Batch, table: str) -> str:
         return f"{self.writer_id}:{b.seq}:{table}"
@@ -293,6 +306,7 @@ class Writer:
                 if b is None and not kept:
                     return True
                 try:
+                    self._writing_since = time.monotonic()
                     if b is not None:
                         b.writing = True
                         await asyncio.to_thread(self._write, b)
@@ -316,6 +330,7 @@ class Writer:
                         self._seal()  # what was added meanwhile joins the queue (and the bound)
                     continue
                 finally:
+                    self._writing_since = None
                     if b is not None:
                         b.writing = False
                 self.warehouse_ok = True
@@ -366,6 +381,10 @@ class Writer:
         return unwritten
 
     # -- spill -----------------------------------------------------------------------------------
+    def spill_kept(self) -> None:
+        """Write the kept lane (void windows) to the spill file now, without trying the warehouse: a forced stop."""
+        self._spill()
+
     def _spill(self) -> None:
         with self._lock:
             kept, self._kept = self._kept, []

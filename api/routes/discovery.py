@@ -55,7 +55,11 @@ async def http_sd(state: State) -> list[dict[str, Any]]:
 async def discovery_targets(state: State) -> dict[str, Any]:
     d = _discovery(state)
     snap = d.last
-    body: dict[str, Any] = {"walks": d.walks, "failures": d.failures, "source_failures": dict(d.source_failures)}
+    # Sources by kind (chain, config, file): a targets file's name is a local path, never shown publicly.
+    by_kind: dict[str, int] = {}
+    for name, n in d.source_failures.items():
+        by_kind[source_kind(name)] = by_kind.get(source_kind(name), 0) + n
+    body: dict[str, Any] = {"walks": d.walks, "failures": d.failures, "source_failures": by_kind}
     if snap is None:
         return {**body, "snapshot_id": None, "accepted": [], "refused": []}
     blocks = {name: r.block_number for name, r in snap.results.items() if r.block_number}
@@ -64,7 +68,7 @@ async def discovery_targets(state: State) -> dict[str, Any]:
         "snapshot_id": snap.snapshot_id,
         "ts_ms": snap.ts_ms,
         "blocks": blocks,
-        "failed_sources": sorted(snap.failed),
+        "failed_sources": sorted({source_kind(name) for name in snap.failed}),
         "accepted": [
             {"url": t.url, "orchestrator": t.orchestrator, "source": source_kind(t.source)} for t in snap.accepted
         ],

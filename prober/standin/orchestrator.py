@@ -38,7 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import grpc
+# gRPC's C core logs informational lines (e.g. a GOAWAY from a peer that stopped) to stderr unless told otherwise;
+# only its errors belong in naap's output. An operator's own GRPC_VERBOSITY wins. Set before grpc is imported.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import grpc  # noqa: E402
 from aiohttp import web
 
 from exporter.common.net import free_port
@@ -102,7 +106,10 @@ class StandIn:
         version: str = "0.8.8",
         address: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        grpc_port: int = 0,
+        http_port: int = 0,
     ) -> None:
+        """`grpc_port`/`http_port`: where to listen (0: free ports chosen at start; kept across restarts)."""
         self.name = name
         self.profile = get_profile(profile)
         raw = models if models is not None else {"streamdiffusion": ModelSpec()}
@@ -115,12 +122,13 @@ class StandIn:
         self.cert: Certificate = self_signed(host)
         self.trickle = TrickleServer(TRICKLE_BASE, clock=clock)
         self.sessions: dict[str, Session] = {}
+        self.runners: list[FakeRunner] = []  # the latest sessions' runners, ended ones included (at most 64)
         self.starts = 0
         self.refusals: dict[int, int] = {}
         self.info_calls = 0
         self._secret = secrets.token_bytes(32)
-        self._grpc_port = 0
-        self._http_port = 0
+        self._grpc_port = grpc_port
+        self._http_port = http_port
         self._grpc: grpc.aio.Server | None = None
         self._http: web.AppRunner | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -302,6 +310,8 @@ class StandIn:
         if p.start_status is not None:
             reason = {503: "insufficient capacity", 500: "stand-in: runner start failed", 400: "stand-in: bad request"}
             return self._refuse(p.start_status, reason.get(p.start_status, "stand-in: refused"))
+        if p.faults_every > 1 and (self.starts + 1) % p.faults_every:  # this session plays without the faults
+            p = p.with_(stall_after_s=None, restart_after_s=None, error_after_s=None, close_after_s=None)
         model_id = body["model_id"]
         spec = self.models.get(model_id)
         if spec is None or self.idle(model_id) == 0:
@@ -321,6 +331,7 @@ class StandIn:
             pipeline=model_id, profile=p, input=ch["in"], output=ch["out"], control=ch["control"], events=ch["events"],
             params=params if not problems else {}, params_error="; ".join(problems[:3]) if problems else None, clock=self.clock,
         )  # fmt: skip
+        self.runners = [*self.runners[-63:], runner]
         task = asyncio.create_task(self._run(mid, runner, names))
         self.sessions[mid] = Session(mid, model_id, runner, task)
         self.starts += 1

@@ -20,6 +20,7 @@ was injected.
 | `start_reply` | "ok", or a hostile reply: "not_json", "foreign_origin" (channel URLs on another host) |
 | `garbage_output` | output segments are bytes no decoder accepts |
 | `no_input_timeout_s` | the session ends after this long without input (ai-runner: 60 s) |
+| `faults_every` | the stall/restart/error/close faults play in every Nth session only (0 or 1: every session) |
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Profile:
     start_reply: str = "ok"
     garbage_output: bool = False
     no_input_timeout_s: float = 60.0
+    faults_every: int = 0
     seed: int = 0
 
     def with_(self, **changes: object) -> "Profile":

@@ -107,7 +107,15 @@ class FakeRunner:
         self._window_in = 0
         self._window_out = 0
         self._rng = random.Random(profile.seed)
-        self._queue: asyncio.Queue[tuple[float, bytes, int]] = asyncio.Queue(maxsize=32)
+        self._queue: asyncio.Queue[tuple[float, bytes, int, float, int]] = asyncio.Queue(maxsize=32)
+        # Ground truth on the stand-in's clock, for the benchmark (naap bench probe): how long each output segment
+        # was held (published − its input segment's arrival), and per params generation when its control message
+        # arrived and when the first segment processed with it was published.
+        self.generation = 0
+        self.holds: list[float] = []
+        self.change_arrived: dict[int, float] = {}
+        self.first_published: dict[int, float] = {}
+        self._published_generation = 0
         self._initial_error = params_error
 
     def _elapsed(self) -> float:
@@ -159,20 +167,27 @@ class FakeRunner:
                 frames = [f for i, f in enumerate(frames, self.frames_in - len(frames)) if i % n != n - 1]
             if self._stalled() or not frames:
                 continue
-            body = b"\x47garbage" * 100 if self.profile.garbage_output else await asyncio.to_thread(process, frames, self.tint)
+            generation, tint = self.generation, self.tint
+            body = b"\x47garbage" * 100 if self.profile.garbage_output else await asyncio.to_thread(process, frames, tint)
             due = arrived + self.profile.delay_s + (self._rng.uniform(0, self.profile.jitter_s) if self.profile.jitter_s else 0.0)
             due = max(due, self.t0 + self.profile.cold_start_s)
-            await self._queue.put((due, body, len(frames)))
+            await self._queue.put((due, body, len(frames), arrived, generation))
 
     async def _outputs(self) -> None:
         while True:
-            due, body, n = await self._queue.get()
+            due, body, n, arrived, generation = await self._queue.get()
             await asyncio.sleep(max(0.0, due - self.clock()))
             if self._stalled(due) or self.output.closed or due < self.restart_until:
                 continue
             if self.state == "LOADING" and not self.errored:
                 self.state, self.state_ms = "ONLINE", self.wall()
             await self.output.write_local(body)
+            published = self.clock()
+            if len(self.holds) < 10_000:
+                self.holds.append(published - arrived)
+            if generation > self._published_generation:
+                self._published_generation = generation
+                self.first_published.setdefault(generation, published)
             self.frames_out += n
             self._window_out += n
             self.segments_out += 1
@@ -181,7 +196,7 @@ class FakeRunner:
     async def _controls(self) -> None:
         sub = LocalSubscriber(self.control, 0)
         while (got := await sub.next()) is not None:
-            _, data, _ = got
+            _, data, arrived = got
             if len(data) > MAX_CONTROL_BYTES:
                 await self._error("Error updating params: message too large")
                 continue
@@ -196,11 +211,15 @@ class FakeRunner:
             if problems:
                 await self._error(f"Error updating params: {'; '.join(problems[:3])}")
                 continue
+            if params_hash(params) == self.hash:
+                continue  # the same params again (a gateway repeats them at start): nothing changes in the picture
             if self.profile.control_delay_s:
                 await asyncio.sleep(self.profile.control_delay_s)
             self.params, self.hash = params, params_hash(params)
             self.tint = tint_for(self.hash, self.tint)
             self.params_ms = self.wall()
+            self.generation += 1
+            self.change_arrived[self.generation] = arrived
 
     async def _statuses(self) -> None:
         interval = self.profile.status_interval_s

@@ -139,6 +139,13 @@ RETENTION = {
     "discovery_snapshots": ("ts", "snapshot_ttl_days"),
     "sla_scores": ("window_end", "score_ttl_days"),
     "score_inputs_v1": ("window_start", "score_ttl_days"),  # what replay recomputes scores from: kept with them
+    # The catalog's rollups (0008): kept longer than the raw log they summarise (docs/metrics.md, "Rollups").
+    "rollup_1m_v1": ("bucket", "rollup_1m_ttl_days"),
+    "rollup_5m_v1": ("bucket", "rollup_5m_ttl_days"),
+    "rollup_1h_v1": ("bucket", "rollup_1h_ttl_days"),
+    # The prober's results (0009): signed runs kept like scrapes, their per-second samples like raw samples.
+    "probe_runs": ("started_at", "probe_ttl_days"),
+    "probe_samples": ("started_at", "probe_sample_ttl_days"),
 }
 _TTL_RE = re.compile(r"TTL toDateTime\((\w+)\) \+ toIntervalDay\((\d+)\)")
 
@@ -165,6 +172,16 @@ def apply_retention(wh: Warehouse, settings: WarehouseSettings) -> None:
         log.info("%s retention set to %s", table, f"{days} days" if days else "unlimited")
 
 
+def render_retention(settings: WarehouseSettings) -> str:
+    """The retention a real run sets after the migrations (what apply_retention makes every table's TTL), as SQL
+    comments for a dry run."""
+    lines = ["-- retention (applied after the migrations, where a table's TTL differs):"]
+    for table, (column, field) in RETENTION.items():
+        days = int(getattr(settings, field))
+        lines.append(f"--   {table}: {f'{days} days' if days else 'kept forever'} (warehouse.{field}, by {column})")
+    return "\n".join(lines) + "\n"
+
+
 def open_warehouse(settings: WarehouseSettings, migrate: bool = True, holder: str | None = None,
                    create: bool = True) -> Warehouse:  # fmt: skip
     """Open the configured warehouse and (by default) bring its schema up to date and its retention in line.
@@ -177,7 +194,8 @@ def open_warehouse(settings: WarehouseSettings, migrate: bool = True, holder: st
         if not create and not path.is_dir():
             raise WarehouseError(f"no warehouse at {path}: check --data-dir / --warehouse (nothing was created)")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    wh = Warehouse(dsn, settings.database, holder=holder)
+    wh = Warehouse(dsn, settings.database, holder=holder, connect_timeout_s=settings.connect_timeout_s,
+                   read_timeout_s=settings.read_timeout_s)
     if not create and not wh.scalar(f"EXISTS TABLE {LEDGER_TABLE}"):
         wh.close()
         raise WarehouseError(f"no naap schema in database {settings.database!r} of {redact_dsn(dsn)}: nothing to read there")

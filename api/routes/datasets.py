@@ -1,0 +1,72 @@
+"""GET /v1/datasets: the prober's public, versioned test datasets (design §10.4) — their manifests, and on request
+their items — filtered by workflow and type (good | random | bad)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from litestar import get
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from api.errors import BadRequest
+from prober.config import packaged_datasets_dir
+from prober.datasets import TYPES, discover, load
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@functools.lru_cache(maxsize=8)
+def _catalogue(root: str) -> tuple[tuple[dict[str, Any], tuple[dict[str, Any], ...]], ...]:
+    """Every valid dataset under `root` (manifest, items), read once per process; invalid ones are left out
+    (`naap datasets validate` says why)."""
+    out = []
+    for folder in discover(Path(root)):
+        try:
+            ds = load(folder)
+        except ValueError:
+            continue
+        out.append((dict(ds.manifest), tuple(i.to_dict() for i in ds.items)))
+    return tuple(out)
+
+
+def datasets_root(state: State) -> Path:
+    status = state.get("prober")
+    return Path(status.settings.datasets_dir) if status is not None else packaged_datasets_dir()
+
+
+@get(
+    "/v1/datasets",
+    sync_to_thread=True,
+    summary="Prober test datasets",
+    description=(
+        "The versioned datasets the prober draws its probe items from: per dataset its workflow, id, version, type "
+        "(good: the runners' published defaults, consistent outputs; random: seeded real-world-like and edge "
+        "prompts; bad: inputs that must be refused, never counted against an orchestrator), licence, sources with "
+        "their licences and hashes, generator and item counts. `items=true` adds the items themselves. Probes record "
+        "`<id>@<version>` and the item id, so every probe result names exactly what was sent."
+    ),
+    tags=["prober"],
+)
+def datasets_handler(
+    state: State,
+    workflow: Annotated[str | None, Parameter(description="Only this workflow, e.g. live-video-to-video.")] = None,
+    type: Annotated[str | None, Parameter(description="Only this type: good, random or bad.")] = None,  # noqa: A002
+    items: Annotated[bool, Parameter(description="Include every dataset's items.")] = False,
+) -> dict[str, Any]:
+    if workflow is not None and not _SLUG.match(workflow):
+        raise BadRequest(f"workflow must be a lowercase slug such as live-video-to-video; got {workflow[:40]!r}")
+    if type is not None and type not in TYPES:
+        raise BadRequest(f"type must be one of {', '.join(TYPES)}; got {type[:20]!r}")
+    out = []
+    for manifest, its in _catalogue(str(datasets_root(state))):
+        if (workflow and manifest["workflow"] != workflow) or (type and manifest["type"] != type):
+            continue
+        entry = {"ref": f"{manifest['workflow']}/{manifest['id']}@{manifest['version']}", **manifest}
+        if items:
+            entry["items"] = list(its)
+        out.append(entry)
+    return {"count": len(out), "datasets": out}
