@@ -26,11 +26,16 @@ demo: $(VENV)/.installed-prober
 
 # Debian's prometheus package gives the tests a stock `promtool` and `prometheus` for interop checks.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo sudo; })
+# Debian's chromium is the headless browser the page tests (tests/test_pages.py) drive through Playwright.
 system-deps:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  echo "installing Debian package prometheus (promtool, prometheus) for the interop tests"; \
 	  $(SUDO) apt-get install -y -q prometheus >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q prometheus >/dev/null; }; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian package chromium for the browser tests of the pages"; \
+	  $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; }
 
 test: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m pytest -q

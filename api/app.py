@@ -19,8 +19,11 @@ from api.routes.discovery import discovery_targets, http_sd
 from api.routes.gpu import gpu_metrics_handler
 from api.routes.health import healthz
 from api.routes.metrics import service_metrics
+from api.routes.pages import PAGE_ROUTES
 from api.routes.prober import prober_crosscheck, prober_handler, prober_results
+from api.routes.scrapes import scrape_failures
 from api.routes.sla import sla_compliance
+from api.routes.sla_targets import sla_targets
 from api.auth import AuthConfig, AuthState
 from api.middleware import ApiMiddleware, ResponseCache
 from api.query import document_errors
@@ -54,13 +57,14 @@ def create_app(
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
         # Anchored: an unanchored "/metrics" also matched inside "/v1/gpu/metrics" and exempted it.
-        exclude=["^/healthz$", "^/docs$", "^/schema(/.*)?$", "^/metrics$"],
+        exclude=["^/healthz$", "^/docs$", "^/schema(/.*)?$", "^/metrics$", "^/static/"],  # /static: the pages' files
     )
     return Litestar(
         route_handlers=document_errors([sla_compliance, gpu_metrics_handler, healthz, docs_page, http_sd, discovery_targets, service_metrics,
                         prober_handler, prober_results, prober_crosscheck, datasets_handler,
                         sla_history, leaderboard, select, network_demand, network_capabilities, regions_handler,
-                        aggregated_stats, top_ai_score, pipelines, explorer_regions, *AUTH_ROUTES, *PRIVATE_ROUTES]),
+                        aggregated_stats, top_ai_score, pipelines, explorer_regions, *AUTH_ROUTES, *PRIVATE_ROUTES,
+                        sla_targets, scrape_failures]) + PAGE_ROUTES,
         state=State({"warehouse": warehouse, "sla_config": sla_config, "discovery": discovery, "prober": prober,
                      "api_settings": settings, "auth": AuthState(AuthConfig(**settings.auth_kwargs())),
                      "catalog_source": catalog_source}),

@@ -218,6 +218,8 @@ class BenchResult:
     timings: list[tuple[str, float, float, str]] = field(default_factory=list)  # window, raw s, rollup s, source
     ingest: tuple[float, float, float] = (0.0, 0.0, 0.0)  # hours loaded, samples/s with views, without
     layouts: dict[str, tuple[int, int]] = field(default_factory=dict)  # samples layout -> (rows, bytes), first hour
+    inputs: tuple[int, float, int] = (0, 0.0, 0)  # base windows computed, seconds per window, base window s
+    scoring: list[tuple[str, float, int]] = field(default_factory=list)  # period, seconds, scores
 
 
 async def _load(wh: Warehouse, fleet: Fleet, rounds: int, interval_ms: int, batch_rows: int,
@@ -273,18 +275,25 @@ WHERE database = {db:String} AND table = 'samples' GROUP BY name ORDER BY name""
 
 # The samples table as migration 0001/0006 declare it, and one change proposed for the 2 B/sample goal: each series'
 # rows contiguous (labels in the sorting key), so Gorilla and ZSTD see one series' values and labels in a row.
-LAYOUTS = {
-    "current: ORDER BY (metric, orchestrator, instance, ts)": "(metric, orchestrator, instance, ts)",
-    "proposed: ORDER BY (metric, orchestrator, instance, labels, ts)": "(metric, orchestrator, instance, labels, ts)",
+# The third also raises the codecs' ZSTD levels: the labels of one series repeat row after row once they are adjacent.
+_BY_SERIES = "(metric, orchestrator, instance, labels, ts)"
+LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "current: ORDER BY (metric, orchestrator, instance, ts)": ("(metric, orchestrator, instance, ts)", ()),
+    "proposed: ORDER BY (metric, orchestrator, instance, labels, ts)": (_BY_SERIES, ()),
+    "proposed, with value Gorilla+ZSTD(3), ts DoubleDelta+ZSTD(3), labels ZSTD(6)": (_BY_SERIES, (
+        "value Float64 CODEC(Gorilla, ZSTD(3))", "ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(3))",
+        "labels Map(LowCardinality(String), String) CODEC(ZSTD(6))")),
 }
 
 
 def _layouts(wh: Warehouse, end_ms: int) -> dict[str, tuple[int, int]]:
     """(rows, bytes on disk) of the samples before `end_ms` copied into each of LAYOUTS (same columns and codecs)."""
     out = {}
-    for i, (label, order) in enumerate(LAYOUTS.items()):
+    for i, (label, (order, columns)) in enumerate(LAYOUTS.items()):
         wh.command(f"DROP TABLE IF EXISTS layout_{i}")
         wh.command(f"CREATE TABLE layout_{i} AS samples ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY {order}")
+        for column in columns:
+            wh.command(f"ALTER TABLE layout_{i} MODIFY COLUMN {column}")
         wh.command(f"INSERT INTO layout_{i} SELECT * FROM samples WHERE ts < fromUnixTimestamp64Milli({int(end_ms)}, 'UTC')")
         wh.command(f"OPTIMIZE TABLE layout_{i} FINAL")
         rows, nbytes = wh.query(f"SELECT sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = {{db:String}} "
@@ -301,6 +310,31 @@ def _time(fn: Callable[[], Any], repeat: int) -> float:
         fn()
         runs.append(time.perf_counter() - t)
     return statistics.median(runs)
+
+
+def _time_scores(wh: Warehouse, res: BenchResult, end_ms: int, progress: Callable[[str], None]) -> None:
+    """Score v1 as the collector runs it: inputs once per base window (timed over the last hour), written, then each
+    period's scores from the stored inputs (5 m and 1 h measured; longer periods need a day of inputs, projected)."""
+    from scoring.inputs_v1 import compute_inputs, write_inputs
+    from scoring.publish_v1 import compute_scores_v1
+    from scoring.sla_config import load_config
+
+    config = load_config()
+    base_ms = config.spec.base_window_s * 1000
+    start = max(end_ms - H_MS, DAY0_MS)
+    as_of = int(time.time() * 1000) + H_MS  # every loaded row counts
+    windows = list(range(start, end_ms, base_ms))
+    progress(f"score v1: inputs of {len(windows)} base windows, then scores per period")
+    t = time.perf_counter()
+    for ws in windows:
+        write_inputs(wh, config, compute_inputs(wh, config, ws, as_of), as_of)
+    res.inputs = (len(windows), (time.perf_counter() - t) / max(len(windows), 1), config.spec.base_window_s)
+    for period, secs in sorted(config.spec.periods.items(), key=lambda kv: kv[1].seconds):
+        if secs.seconds * 1000 > end_ms - start:
+            continue
+        scores: list[Any] = []
+        took = _time(lambda: scores.extend(compute_scores_v1(wh, config, period, end_ms, as_of)), 1)
+        res.scoring.append((period, took, len(scores)))
 
 
 def run_bench(orchestrators: int = 100, gpus: int = 4, hours: float = 24, interval_s: float = 15, seed: int = 1,
@@ -328,7 +362,7 @@ def run_bench(orchestrators: int = 100, gpus: int = 4, hours: float = 24, interv
         res.optimize_s = time.perf_counter() - t
         res.tables = {r[0]: (int(r[1]), int(r[2])) for r in wh.query(_PARTS, {"db": "bench"}).rows}
         res.columns = {r[0]: int(r[1]) for r in wh.query(_COLUMNS, {"db": "bench"}).rows}
-        progress("the samples of the first hour in two layouts")
+        progress(f"the samples of the first hour in {len(LAYOUTS)} layouts")
         res.layouts = _layouts(wh, DAY0_MS + H_MS)
         cost_rounds = int(min(hours, 1) * 3600 / interval_s)
         progress(f"ingest cost of the rollup views: {cost_rounds} rounds again, with and without the views")
@@ -345,6 +379,7 @@ def run_bench(orchestrators: int = 100, gpus: int = 4, hours: float = 24, interv
             raw_q = CatalogQuery(end - span, end, by=q.by, source="raw")
             raw_s = _time(lambda: catalog(wh, raw_q, TARGETS), 1 if span > H_MS else repeat)
             res.timings.append((label, raw_s, rollup_s, src))
+        _time_scores(wh, res, end, progress)
     finally:
         wh.close()
         if tmp is not None:
@@ -370,13 +405,19 @@ def format_result(res: BenchResult) -> str:
                      + (f" {nbytes / max(raw_rows, 1):>6.3f} B per raw sample" if table.startswith("rollup") else ""))
     lines.append(f"  samples: {per:.2f} B/sample (goal <= 2.00); by column, B/sample:")
     lines.append("    " + ", ".join(f"{k} {v / max(raw_rows, 1):.2f}" for k, v in sorted(res.columns.items(), key=lambda kv: -kv[1])))
-    lines.append("  the first hour's samples re-laid out (same columns and codecs), B/sample after OPTIMIZE FINAL:")
+    lines.append("  the first hour's samples re-laid out (same columns), B/sample after OPTIMIZE FINAL:")
     for label, (rows, nbytes) in res.layouts.items():
         lines.append(f"    {nbytes / max(rows, 1):.2f}  {label}")
     lines.append("  the whole catalog (17 metrics, by orchestrator × GPU × workflow), median seconds:")
     lines.append("    window      raw      rollup   source       raw/rollup")
     for label, raw_s, roll_s, src in res.timings:
         lines.append(f"    {label:<6} {raw_s:>9.3f} {roll_s:>9.3f}   {src:<12} {raw_s / roll_s:>8.1f}x")
+    if res.inputs[0]:
+        n, per, base_s = res.inputs
+        lines.append(f"  score v1 (current config): inputs {per:.3f} s per {base_s} s base window (mean of {n}; computed "
+                     f"once per window as data arrives: {per / base_s:.1%} of one core), then from the stored inputs:")
+        for period, took, count in res.scoring:
+            lines.append(f"    {period:<6} {took:>8.3f} s for {count:,} scores (per orchestrator and per workflow)")
     day = next((t for t in res.timings if t[0] == "24h"), None)
     if day is not None:
         lines.append(f"    7d     {7 * day[1]:>9.1f} {7 * day[2]:>9.3f}   extrapolated: 7 × the 24 h figures (only "

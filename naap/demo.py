@@ -70,7 +70,8 @@ async def run_demo(base: Settings, n: int, api_port: int, data_dir: Path, stop: 
             print("(no probes: the prober extra is not installed — pip install 'naap-sla[prober]')")
 
         def ready(r: Running) -> None:
-            print(f"\nwarehouse: {data_dir}")
+            print(f"\npages: {r.api_url}/   (leaderboard; /network, /targets, /orchestrators/0x…)")
+            print(f"warehouse: {data_dir}")
             print(f"API:  {r.api_url}/v1/sla/compliance?period=5m")
             print(f"      {r.api_url}/v1/gpu/metrics")
             if probes:
