@@ -19,7 +19,8 @@ from typing import Any, Iterable
 from exporter.common.clock import now_ms as wall_ms
 from scoring.inputs_v1 import compute_inputs, computed_windows, read_inputs, write_inputs
 from scoring.score_v1 import INSUFFICIENT, STATUS_OK, KeySums, Totals, combine, insufficient_reasons, metrics, totals_from
-from scoring.sla_v1 import ConfigV1
+from scoring.probe_totals import ProbeSums, for_score, probe_totals
+from scoring.sla_v1 import ConfigV1, uses_probes
 from warehouse.client import Warehouse
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,24 @@ def compute_scores_v1(wh: Any, config: ConfigV1, period: str, window_end_ms: int
         raise ValueError(f"unknown period {period!r}; configured: {', '.join(config.spec.periods)}")
     start = window_end_ms - config.spec.periods[period].seconds * 1000
     rows = read_inputs(wh, config, start, window_end_ms, cutoff_ms, orchestrator)
-    return scores_from_inputs(config, period, window_end_ms, cutoff_ms, rows)
+    probes = window_probes(wh, config, period, window_end_ms, cutoff_ms, orchestrator)
+    return scores_from_inputs(config, period, window_end_ms, cutoff_ms, rows, probes)
+
+
+def window_probes(wh: Any, config: ConfigV1, period: str, window_end_ms: int, as_of_ms: int,
+                  orchestrator: str | None = None) -> ProbeSums | None:  # fmt: skip
+    """The probe totals a v2 score of this window reads (those that had arrived by `as_of_ms`); None for v1."""
+    if not uses_probes(config):
+        return None
+    start = window_end_ms - config.spec.periods[period].seconds * 1000
+    return probe_totals(wh, config, start, window_end_ms, as_of_ms, orchestrator)
 
 
 def scores_from_inputs(config: ConfigV1, period: str, window_end_ms: int, as_of_ms: int,
-                       rows: list[dict[str, Any]]) -> list[ScoreV1]:  # fmt: skip
-    """The scores of one window from its input rows (dicts with score_inputs_v1's columns and window_start_ms).
-    Pure: the same rows give the same bytes."""
-    return scores_from_sums(config, period, window_end_ms, as_of_ms, key_sums(config, rows))
+                       rows: list[dict[str, Any]], probes: ProbeSums | None = None) -> list[ScoreV1]:  # fmt: skip
+    """The scores of one window from its input rows (dicts with score_inputs_v1's columns and window_start_ms) and,
+    for v2, its probe totals (window_probes). Pure: the same rows give the same bytes."""
+    return scores_from_sums(config, period, window_end_ms, as_of_ms, key_sums(config, rows), probes=probes)
 
 
 Sums = dict[str, tuple[KeySums, dict[str, KeySums]]]  # orchestrator -> (own rows, {workflow: rows})
@@ -89,9 +100,11 @@ def key_sums(config: ConfigV1, rows: list[dict[str, Any]]) -> Sums:
 
 
 def scores_from_sums(config: ConfigV1, period: str, window_end_ms: int, as_of_ms: int, sums: Sums,
-                     orchestrators: Iterable[str] | None = None) -> list[ScoreV1]:  # fmt: skip
-    """The scores of one window from prefix sums (every orchestrator in `sums`, or those named), sorted by
-    (orchestrator, workflow)."""
+                     orchestrators: Iterable[str] | None = None, probes: ProbeSums | None = None) -> list[ScoreV1]:  # fmt: skip
+    """The scores of one window from prefix sums (every orchestrator in `sums`, or those named) and, for a v2
+    config, the window's probe totals (window_probes; required then), sorted by (orchestrator, workflow)."""
+    if uses_probes(config) and probes is None:
+        raise ValueError(f"config {config.version} scores with probes: pass the window's probe totals")
     spec = config.spec
     seconds = spec.periods[period].seconds
     start = window_end_ms - seconds * 1000
@@ -117,14 +130,15 @@ def scores_from_sums(config: ConfigV1, period: str, window_end_ms: int, as_of_ms
             wfs[wf].add_to(acc, *spans[wf])
             keyed.append((wf, acc))
         for wf, acc in keyed:
-            out.append(_score(config, period, start, window_end_ms, as_of_ms, windows, orch, wf, totals_from(acc)))
+            p = for_score(probes, orch, wf) if probes is not None else None
+            out.append(_score(config, period, start, window_end_ms, as_of_ms, windows, orch, wf, totals_from(acc), p))
     return out
 
 
 def _score(config: ConfigV1, period: str, start: int, end: int, as_of_ms: int, windows: int, orch: str, wf: str,
-           t: Totals) -> ScoreV1:  # fmt: skip
+           t: Totals, probes: Any = None) -> ScoreV1:  # fmt: skip
     coverage = round(t.observed_windows / windows, 6)
-    mets = metrics(config, t)
+    mets = metrics(config, t, probes)
     groups, score, lower, upper = combine(config, mets)
     reasons = insufficient_reasons(config, mets, coverage, period)
     if reasons or score is None:
@@ -207,4 +221,4 @@ def score_from_raw(wh: Any, config: ConfigV1, period: str, window_end_ms: int, a
     start = window_end_ms - config.spec.periods[period].seconds * 1000
     rows = [as_dict(r) for ws in range(start, window_end_ms, base) for r in compute_inputs(wh, config, ws, as_of_ms).rows]
     rows.sort(key=lambda r: (r["orchestrator"], r["workflow"], r["window_start_ms"]))
-    return scores_from_inputs(config, period, window_end_ms, as_of_ms, rows)
+    return scores_from_inputs(config, period, window_end_ms, as_of_ms, rows, window_probes(wh, config, period, window_end_ms, as_of_ms))

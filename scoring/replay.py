@@ -4,7 +4,8 @@ are identical.
 v0.x scores are recomputed from the raw log with the rows that had arrived by their `as_of`. v1 scores are sums of
 base-window inputs: the score is recomputed from the inputs computed by its `as_of`, and each of those inputs is
 recomputed from the raw log with the rows that had arrived by the input's own `as_of` (`verify_inputs`), so a
-replay checks the whole path from samples to score.
+replay checks the whole path from samples to score. A v2 score also reads its window's probes from probe_runs as of
+its `as_of` (scoring/probe_totals.py), as the publisher did.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from scoring.compute import compute_scores
 from scoring.inputs_v1 import as_stored, compute_inputs, read_inputs
-from scoring.publish_v1 import compute_scores_v1, key_sums, scores_from_sums
+from scoring.publish_v1 import compute_scores_v1, key_sums, scores_from_sums, window_probes
 from scoring.sla_config import AnyConfig, is_v1, released_configs
 from scoring.sla_v1 import ConfigV1
 from warehouse.client import Warehouse
@@ -182,7 +183,10 @@ def _v1_batches(wh: Warehouse, rows: list[dict[str, Any]], configs: dict[str, An
             start = end - ms[period]
             late = any(ks.latest_computed(*ks.span(start, end)) > as_of
                        for o in orchs if o in sums for ks in (sums[o][0], *sums[o][1].values()))  # fmt: skip
-            got = compute_scores_v1(wh, cfg, period, end, as_of) if late else scores_from_sums(cfg, period, end, as_of, sums, orchs)
+            if late:
+                got = compute_scores_v1(wh, cfg, period, end, as_of)
+            else:  # v2 also reads the window's probes as of the score's as_of (None for v1)
+                got = scores_from_sums(cfg, period, end, as_of, sums, orchs, window_probes(wh, cfg, period, end, as_of))
             out[key] = {(s.orchestrator, s.workflow): s for s in got}
     return out
 

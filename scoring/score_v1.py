@@ -14,7 +14,7 @@ no_events), or missing (the orchestrator does not expose the source at all, or h
 A missing scored metric, availability below its minimum, or coverage below the period's minimum makes the whole
 score insufficient_data (design §9: missing data never pays). Groups average their ok metrics by weight; the score
 is 100 × Σ w·group / Σ w over groups with a value; score_lower and score_upper are the same with every rate at its
-interval's bound. Deterministic: inputs are summed in (workflow, window) order; values rounded to 6 decimals,
+interval's bound. Score v2 (a config with `probes`) adds the prober's figures: `_with_probes`. Deterministic: inputs are summed in (workflow, window) order; values rounded to 6 decimals,
 scores to 2; the detail is canonical JSON.
 """
 
@@ -27,7 +27,8 @@ from typing import Any, Iterable
 
 from scoring.compute import rounded
 from scoring.promql import histogram_quantile
-from scoring.sla_v1 import GROUPS, METRIC_GROUPS, ConfigV1
+from scoring.probe_totals import ProbeTotals, nearest_rank
+from scoring.sla_v1 import GROUPS, METRIC_GROUPS, ConfigV1, uses_probes
 
 STATUS_OK = "ok"
 INSUFFICIENT = "insufficient_data"
@@ -225,8 +226,9 @@ def _failure_subscore(config: ConfigV1, rate: float) -> float:
     return (s.failure_rate_zero_at - rate) / (s.failure_rate_zero_at - s.failure_rate_target)
 
 
-def metrics(config: ConfigV1, t: Totals) -> dict[str, dict[str, Any]]:
-    """Every metric of the config, with its status, events, value and interval (see the module docstring)."""
+def metrics(config: ConfigV1, t: Totals, probes: ProbeTotals | None = None) -> dict[str, dict[str, Any]]:
+    """Every metric of the config, with its status, events, value and interval (see the module docstring). With a
+    v2 config, `probes` (the window's probe totals) brings in the prober's figures (`_with_probes`)."""
     spec = config.spec
     m = spec.metrics
     sdk = "naap_streams_active" in t.families  # the runner reports through the SDK (or an adapter)
@@ -280,7 +282,77 @@ def metrics(config: ConfigV1, t: Totals) -> dict[str, dict[str, Any]]:
     out["cue"] = cue
     out["restarts"] = {"group": "reliability", "scored": False, "status": "report_only", "restarts": rounded(t.restarts),
                        "streaming": streaming}  # fmt: skip
+    if uses_probes(config):
+        _with_probes(config, out, probes or ProbeTotals())
     return out
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else rounded(v)
+
+
+def _with_probes(config: ConfigV1, out: dict[str, dict[str, Any]], p: ProbeTotals) -> None:
+    """Score v2 (docs/scoring.md): every metric says its `source` ("probe" or "self-reported").
+    - e2e: probes only (a good event = a probe whose median frame latency met the workflow's e2e_ms);
+    - swap_rate: probes only (good = a probe that reached the orchestrator without a swap trigger);
+    - p2ff, startup, failure_rate: the probes' figure where the window holds at least probes.min_probes of them,
+      the self-report otherwise; where both exist the other one is shown beside it (`self_reported` / `probe`) and
+      a disagreement past the cross-check's tolerances is `flagged` (prober/crosscheck.py's rule).
+    No probe in the window is `no_events`, never `missing`: whether the prober came by is not the orchestrator's
+    doing, so it neither pays nor costs."""
+    spec, m, pr = config.spec, config.spec.metrics, config.spec.probes  # type: ignore[attr-defined]
+    for mets in out.values():
+        mets.setdefault("source", "self-reported")
+
+    def latency_flag(probe_ms: float | None, self_ms: float | None) -> bool | None:
+        if probe_ms is None or self_ms is None:
+            return None
+        d = abs(probe_ms - self_ms)
+        return d > pr.latency_ms and d > pr.latency_ratio * max(probe_ms, self_ms)
+
+    def quantiles(values: list[float]) -> dict[str, Any]:
+        return {"p50_ms": _ms(nearest_rank(values, 0.5)), "p95_ms": _ms(nearest_rank(values, 0.95))}
+
+    n = len(p.e2e_ms)
+    out["e2e"] = _rate_metric(config, "e2e", p.e2e_ok, n, _status(n, m["e2e"].min_samples, True), source="probe",
+                              **quantiles(p.e2e_ms))  # fmt: skip
+    for name, values, ok in (("p2ff", p.p2ff_ms, p.p2ff_ok), ("startup", p.startup_ms, p.startup_ok)):
+        own = out[name]
+        self_p50 = own.get("p50_s")
+        probe_fig = {"events": len(values), "good": ok, **quantiles(values)}
+        flag = latency_flag(probe_fig["p50_ms"], None if self_p50 is None else 1000 * self_p50)
+        if len(values) >= pr.min_probes:
+            mine = _rate_metric(config, name, ok, len(values), _status(len(values), m[name].min_samples, True),
+                                source="probe", **quantiles(values))  # fmt: skip
+            mine["self_reported"] = {k: own.get(k) for k in ("status", "events", "good", "value", "p50_s", "p95_s")}
+            mine["flagged"] = flag
+            out[name] = mine
+        else:
+            own["probe"], own["flagged"] = probe_fig, flag
+    fr = out["failure_rate"]
+    probe_rate = p.failures / p.reached if p.reached else None
+    self_rate = fr.get("rate")
+    fr_flag = None if probe_rate is None or self_rate is None else probe_rate - self_rate > pr.failure_tolerance
+    probe_fig = {"attempts": p.reached, "failures": p.failures, "rate": _ms(probe_rate), "by_class": dict(p.failed)}
+    if p.reached >= pr.min_probes:
+        mine = _rate_metric(config, "failure_rate", p.reached - p.failures, p.reached,
+                            _status(p.reached, m["failure_rate"].min_samples, True), source="probe", **probe_fig)  # fmt: skip
+        lo, hi = wilson(p.failures, p.reached, spec.confidence_z)
+        rate = p.failures / p.reached
+        mine.update(rate_lower=rounded(lo), rate_upper=rounded(hi), value=rounded(_failure_subscore(config, rate)),
+                    lower=rounded(_failure_subscore(config, hi)), upper=rounded(_failure_subscore(config, lo)))  # fmt: skip
+        mine["self_reported"] = {k: fr.get(k) for k in ("status", "attempts", "failures", "rate")}
+        mine["flagged"] = fr_flag
+        out["failure_rate"] = mine
+    else:
+        fr["probe"], fr["flagged"] = probe_fig, fr_flag
+    own_swaps = out["swap_rate"]
+    sw = _rate_metric(config, "swap_rate", p.reached - p.swap_count, p.reached,
+                      _status(p.reached, m["swap_rate"].min_samples, True), source="probe",
+                      swaps=p.swap_count, by_trigger=dict(p.swaps), target=spec.swap_rate_target,
+                      rate=_ms(p.swap_count / p.reached) if p.reached else None)  # fmt: skip
+    sw["self_reported"] = {k: own_swaps.get(k) for k in ("swaps", "streams_started", "rate")}
+    out["swap_rate"] = sw
 
 
 def combine(config: ConfigV1, mets: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], float | None, float | None, float | None]:

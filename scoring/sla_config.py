@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from exporter.common.configfile import ConfigFileError, build_model
-from scoring.sla_v1 import ConfigV1, SpecV1, config_v1
+from scoring.sla_v1 import ConfigV1, SpecV1, SpecV2, config_v1
 
 CURRENT = "sla-v1.yaml"
 
@@ -109,9 +109,10 @@ def parse_config(text: str, origin: str = "<config>") -> AnyConfig:
         raise ConfigError(f"{origin}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: must hold a mapping")
-    if str(data.get("version", "")).startswith("v1"):
+    version = str(data.get("version", ""))
+    if version.startswith(("v1", "v2")):  # v2 = v1's engine with the prober's results (scoring/probe_totals.py)
         try:
-            return config_v1(build_model(SpecV1, data, origin))
+            return config_v1(build_model(SpecV2 if version.startswith("v2") else SpecV1, data, origin))
         except ConfigFileError as e:
             raise ConfigError(str(e)) from None
     try:

@@ -1,4 +1,4 @@
-"""SLA config v1: fixed, versioned targets for every catalog metric the seeds give one, grouped into the seeds'
+"""SLA config v1 (and v2, which adds the prober's results to v1's engine: SpecV2): fixed, versioned targets for every catalog metric the seeds give one, grouped into the seeds'
 subscores (latency, reliability, consistency, efficiency) plus availability.
 
 A released file (scoring/configs/sla-v1.yaml) is never edited: a change is a new version. Every published score
@@ -154,6 +154,37 @@ class ConfigV1:
         """The targets of `pipeline/model_id`, of its model_id alone, or the default."""
         w = self.spec.workflows
         return w.get(workflow) or w.get(workflow.rpartition("/")[2]) or w["default"]
+
+
+class WorkflowTargetsV2(WorkflowTargets):
+    e2e_ms: float = Field(gt=0, le=60_000, description="A probe's median frame latency (input segment sent → output "
+                                                       "frame with the same PTS read) at or below this meets the target.")
+
+
+class ProbeSpec(_Strict):
+    """How score v2 uses the prober's results (scoring/probe_totals.py)."""
+
+    min_probes: int = Field(1, ge=1, description="Probe measurements of a metric in the window from which the probe's "
+                                                 "figure replaces the self-report (P2FF, startup, failure rate).")
+    latency_ms: float = Field(1500.0, gt=0, description="A probe/self-report latency difference beyond this AND beyond "
+                                                        "latency_ratio × the larger is flagged (the cross-check's rule).")
+    latency_ratio: float = Field(0.5, gt=0, le=1)
+    failure_tolerance: float = Field(0.5, gt=0, le=1, description="Probe failure rate above the self-reported one by "
+                                                                  "more than this is flagged.")
+
+
+class SpecV2(SpecV1):
+    """v2: v1's engine and fields, plus probes: E2E scored from probes, swap rate scored from probes, and P2FF,
+    startup and failure rate taken from probes where the window holds at least `probes.min_probes` of them."""
+
+    version: str = Field(pattern=r"^v2([.-][0-9a-z.\-]+)?$")
+    workflows: dict[str, WorkflowTargetsV2]  # type: ignore[assignment]
+    probes: ProbeSpec
+
+
+def uses_probes(config: "ConfigV1") -> bool:
+    """Whether a config scores with the prober's results (v2 and later)."""
+    return isinstance(config.spec, SpecV2)
 
 
 def parse_v1(data: dict[str, Any]) -> SpecV1:

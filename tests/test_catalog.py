@@ -204,7 +204,7 @@ def test_stream_metrics_by_hand(known: Warehouse, source: str) -> None:
     cap = one(m["capacity_rate"]["rows"], orchestrator=A)
     assert cap["in_use_minutes"] == 1 and cap["idle_minutes"] == 3 and cap["value"] == 0.25 and "gpu_id" not in cap
     for name, res in m.items():  # the counters here reset nowhere: every metric read where the question said
-        assert res["source"] in (source, "scrapes", "discovery_snapshots", "none"), name
+        assert res["source"] in (source, "scrapes", "discovery_snapshots", "probe_runs", "none"), name
 
 
 @pytest.mark.parametrize("source", SOURCES)

@@ -130,7 +130,7 @@ def compare(wh: Warehouse) -> int:
             want = catalog(wh, CatalogQuery(start, end, step, by, source="raw"), TARGETS)
             assert got["source"] == source and want["source"] == "raw"
             for name, res in got["metrics"].items():
-                assert res["source"] in (source, "scrapes", "discovery_snapshots", "none"), (source, name, res["source"])
+                assert res["source"] in (source, "scrapes", "discovery_snapshots", "probe_runs", "none"), (source, name, res["source"])
                 diff = same(res["rows"], want["metrics"][name]["rows"], name)
                 assert not diff, (source, start, end, step, by, diff[:5])
                 rows += len(res["rows"])

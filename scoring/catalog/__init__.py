@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from scoring.catalog import demand, hardware, streams
+from scoring.catalog import demand, hardware, probes, streams
 from scoring.catalog.gpu_view import GpuFilter, gpu_metrics
 from scoring.catalog.query import DIMENSIONS, CatalogQuery, pick_source
 from scoring.catalog.result import Context, MetricResult, Targets, open_context
@@ -41,22 +41,31 @@ CATALOG: dict[str, Callable[[Context], MetricResult]] = {
     "missing_capacity": demand.missing_capacity,
     "stake": demand.stake,
     "fees": demand.fees,
+    # measured by the prober (origin "probe"), beside the self-reported ones above
+    "probe_startup": probes.probe_startup,
+    "probe_p2ff": probes.probe_p2ff,
+    "probe_e2e": probes.probe_e2e,
+    "probe_output_fps": probes.probe_output_fps,
+    "probe_failure_rate": probes.probe_failure_rate,
+    "probe_swap_rate": probes.probe_swap_rate,
 }
 
 
 def catalog(wh: Warehouse, q: CatalogQuery, targets: Targets | None = None,
             metrics: tuple[str, ...] | None = None) -> dict[str, Any]:  # fmt: skip
     """Every metric of `CATALOG` (or those named in `metrics`) for `q`: {"start", "end" (ms), "step_s", "by",
-    "source" (what the question reads: raw or a rollup), "metrics": {name: MetricResult.as_dict()}}. `targets` are
+    "source" (what the question reads: raw or a rollup; probe metrics read probe_runs), "metrics": {name:
+    MetricResult.as_dict()}} — each metric says its `origin`: "self-reported" or "probe". `targets` are
     the output-FPS targets by workflow (see Targets); without them FPS compliance is None."""
     names = metrics or tuple(CATALOG)
     unknown = [n for n in names if n not in CATALOG]
     if unknown:
         raise ValueError(f"unknown catalog metrics {unknown}; known: {', '.join(CATALOG)}")
     ctx = open_context(wh, q)
+    probed = probes.probe_metrics(ctx) if any(n in probes.NAMES for n in names) else {}  # one query for all six
     out: dict[str, Any] = {}
     for name in names:
-        res = streams.output_fps(ctx, targets) if name == "output_fps" else CATALOG[name](ctx)
+        res = streams.output_fps(ctx, targets) if name == "output_fps" else probed.get(name) or CATALOG[name](ctx)
         out[name] = res.as_dict()
     return {"start": q.start_ms, "end": q.end_ms, "step_s": q.step_s, "by": list(q.by), "source": ctx.src.name,
             "metrics": out}  # fmt: skip

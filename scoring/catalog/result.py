@@ -37,7 +37,9 @@ def open_context(wh: Warehouse, q: CatalogQuery) -> Context:
 class MetricResult:
     """One catalog metric's answer: `rows` (one per group and step, each with ``start``/``end`` in ms and its
     dimensions), the `unit` of its value fields, the `source` that answered (raw | rollup_1m | rollup_5m |
-    rollup_1h), the series it was derived from, and a `note` where the value is absent or qualified."""
+    rollup_1h | probe_runs), the series it was derived from, its `origin` ("self-reported": the orchestrator's own
+    exporter; "probe": measured by the load-test prober, scoring/catalog/probes.py) and a `note` where the value is
+    absent or qualified."""
 
     name: str
     unit: str
@@ -45,10 +47,12 @@ class MetricResult:
     series: tuple[str, ...]
     rows: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    origin: str = "self-reported"
 
     def as_dict(self) -> dict[str, Any]:
-        """{"unit", "source", "series", "rows"[, "note"]}: what `catalog` returns per metric."""
-        out: dict[str, Any] = {"unit": self.unit, "source": self.source, "series": list(self.series), "rows": self.rows}
+        """{"unit", "source", "origin", "series", "rows"[, "note"]}: what `catalog` returns per metric."""
+        out: dict[str, Any] = {"unit": self.unit, "source": self.source, "origin": self.origin, "series": list(self.series),
+                               "rows": self.rows}  # fmt: skip
         if self.note:
             out["note"] = self.note
         return out
