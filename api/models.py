@@ -297,6 +297,17 @@ class MetricDetail(_S):
     by_method: dict[str, CueMethodDetail] | UnsetType = UNSET
     restarts: float | None | UnsetType = UNSET
     streaming: bool | UnsetType = UNSET
+    # score v2 and later (docs/scoring.md "v2: probes"): where a figure came from, and the other one beside it
+    source: Annotated[str | UnsetType, _d("v2+: probe (the load-test prober) or self-reported (the exporter).")] = UNSET
+    p50_ms: float | None | UnsetType = UNSET
+    p95_ms: float | None | UnsetType = UNSET
+    unreached: Annotated[float | None | UnsetType, _d("v2.1+ failure_rate: probes failed by the orchestrator "
+                                                      "before its info call answered (counted in attempts).")] = UNSET
+    by_trigger: dict[str, float] | UnsetType = UNSET
+    self_reported: Annotated[dict[str, Any] | UnsetType, _d("v2+: the exporter's figure, where the probes' is used.")] = UNSET
+    probe: Annotated[dict[str, Any] | UnsetType, _d("v2+: the probes' figure, where the self-report is used.")] = UNSET
+    flagged: Annotated[bool | None | UnsetType, _d("v2+: probe and self-report disagree past the cross-check's "
+                                                   "tolerances (null: one of them is missing).")] = UNSET
 
 
 class ScoreEntry(_S):
@@ -549,3 +560,52 @@ class ExplorerRegion(_S):
 
 class ExplorerRegions(_S):
     regions: list[ExplorerRegion]
+
+
+# ------------------------------------------------------------------------------------------------ /v1/datasets
+
+
+class DatasetSource(_S):
+    name: Annotated[str, _d("What the source is.")]
+    url: Annotated[str, _d("Where it is published (pinned to a commit where it is a repository).")]
+    path: str
+    commit: str
+    licence: Annotated[str, _d("SPDX identifier of the source's licence.")]
+    sha256: Annotated[str, _d("sha256 of the source file as fetched.")]
+
+
+class DatasetGenerator(_S):
+    name: Annotated[str, _d("The program that generated the items (prober.datasetgen).")]
+    version: str
+    seed: Annotated[str, _d("Seed of the random items (\"\" when none).")]
+
+
+class DatasetItem(_S):
+    id: Annotated[str, _d("First 16 hex of sha256 of the item's canonical JSON (without id).")]
+    kind: Annotated[str, _d("good, average, edge or bad.")]
+    workflow: str
+    model_id: str
+    params: Annotated[Any, _d("The runner parameters sent with the stream (JSON, as the runner takes them).")]
+    schedule: Annotated[list[dict[str, Any]], _d("Parameter changes during the stream: [{at_s, set}].")]
+    expect: Annotated[dict[str, Any], _d("What a correct orchestrator does: {accepted: bool, ...}.")]
+
+
+class DatasetEntry(_S):
+    ref: Annotated[str, _d("workflow/id@version: what a probe result names.")]
+    workflow: Annotated[str, _d("The pipeline the dataset is for, e.g. live-video-to-video.")]
+    id: str
+    version: Annotated[str, _d("Semantic version; a published version never changes.")]
+    type: Annotated[str, _d("good (the runners' published defaults), random (seeded real-world-like and edge prompts) "
+                            "or bad (inputs that must be refused; never counted against an orchestrator).")]
+    description: str
+    licence: Annotated[str, _d("SPDX identifier of the dataset's licence.")]
+    schema_version: int
+    items_sha256: Annotated[str, _d("sha256 of items.jsonl.")]
+    counts: Annotated[dict[str, int], _d("Items by kind.")]
+    generator: DatasetGenerator
+    sources: list[DatasetSource]
+    items: Annotated[list[DatasetItem] | UnsetType, _d("The items (only with items=true).")] = UNSET
+
+
+class DatasetsResponse(Page):
+    datasets: list[DatasetEntry]

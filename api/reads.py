@@ -104,25 +104,26 @@ def score_history(wh: Any, period: str, version: str, from_ms: int, to_ms: int, 
     return [_row(r) for r in wh.query(sql, params).rows]
 
 
-def aligned_source(start_ms: int, end_ms: int) -> tuple[Source, dict[str, Any]]:
+def aligned_source(start_ms: int, end_ms: int, source: str = "auto") -> tuple[Source, dict[str, Any]]:
     """The catalog source for the whole hours covering ``[start, end)`` (a rollup), with the window parameters:
-    lookups read from it cost a few rows per orchestrator instead of a raw scan."""
+    lookups read from it cost a few rows per orchestrator instead of a raw scan. `source` "raw" reads the raw log
+    instead (the API's `catalog_source`: `naap bench api`'s baseline)."""
     lo = start_ms // H_MS * H_MS
     hi = -(-end_ms // H_MS) * H_MS
-    q = CatalogQuery(lo, max(hi, lo + H_MS), by=())
+    q = CatalogQuery(lo, max(hi, lo + H_MS), by=(), source=source)
     return pick_source(q), {"start": q.start_ms, "end": q.end_ms, "step": q.step_ms}
 
 
-def lookups(wh: Any, start_ms: int, end_ms: int) -> Lookups:
+def lookups(wh: Any, start_ms: int, end_ms: int, source: str = "auto") -> Lookups:
     """Declared regions and GPU models of the hours covering the window (scoring.catalog.dims.load_lookups)."""
-    src, params = aligned_source(start_ms, end_ms)
+    src, params = aligned_source(start_ms, end_ms, source)
     return load_lookups(wh, src, params)
 
 
-def score_regions(wh: Any, window_end_ms: int, span_ms: int) -> dict[str, str]:
+def score_regions(wh: Any, window_end_ms: int, span_ms: int, source: str = "auto") -> dict[str, str]:
     """The region each orchestrator declared last in the day (or the window, if longer) before `window_end_ms`: the
     region a score is filed under."""
-    return lookups(wh, window_end_ms - max(span_ms, 24 * H_MS), window_end_ms).regions
+    return lookups(wh, window_end_ms - max(span_ms, 24 * H_MS), window_end_ms, source).regions
 
 
 _VERSIONS = """
@@ -240,3 +241,9 @@ def gpu_info(wh: Any, orchestrator: str, start_ms: int, end_ms: int) -> dict[tup
     """The latest naap_gpu_info labels of each (GPU UUID, MIG instance) of one orchestrator in the window."""
     rows = wh.query(_GPU_INFO, {"o": orchestrator, "start": start_ms, "end": end_ms}).rows
     return {(g, gi): dict(labels) for g, gi, labels in rows}
+
+
+def source_of(state: Any) -> str:
+    """The catalog source the app was created with (api.app.create_app's `catalog_source`): auto, or raw for the
+    benchmark's baseline."""
+    return str(state.get("catalog_source", "auto"))

@@ -1091,6 +1091,35 @@ def bench_catalog(orchestrators: int, gpus: int, hours: float, interval: float, 
 
 
 @needs("collector")
+@bench.command("api")
+@click.option("--orchestrators", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Simulated orchestrators.")
+@click.option("--gpus", type=click.IntRange(1, 64), default=4, show_default=True, help="GPUs per orchestrator (2 streams each).")
+@click.option("--hours", type=click.IntRange(1, 24 * 31), default=24, show_default=True,
+              help="Whole hours of scrapes to load (ending two hours ago).")  # fmt: skip
+@click.option("--interval", type=click.FloatRange(1, 3600), default=60, show_default=True, help="Scrape interval (s).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated fleet (same seed, same rows).")
+@click.option("--seconds", type=click.FloatRange(0.5, 600), default=5, show_default=True,
+              help="Measured seconds per endpoint and configuration.")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 4096), default=32, show_default=True,
+              help="Concurrent clients (aiohttp, one process).")  # fmt: skip
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Warehouse directory (default: a fresh temporary one, removed after).")
+def bench_api(orchestrators: int, gpus: int, hours: int, interval: float, seed: int, seconds: float, concurrency: int,
+              data_dir: str | None) -> None:  # fmt: skip
+    """Load a generated fleet (as `bench catalog`) and publish score v1 over it, serve the real API on loopback, and
+    drive every endpoint with concurrent clients: p50/p95/p99 latency and requests/s per endpoint with the response
+    cache and without it, then one request at a time from the rollups and from the raw log without rollups (the
+    ratio), then all endpoints at once."""
+    from naap.bench_api import Plan, format_result, run_bench
+
+    plan = Plan(orchestrators, gpus, hours, interval, seed, seconds, concurrency)
+    try:
+        res = run_bench(plan, data_dir, progress=lambda m: click.echo(m, err=True))
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(format_result(res))
+
+
+@needs("collector")
 @bench.command("scrape")
 @click.option("--targets", type=click.IntRange(1, 60_000), default=1000, show_default=True,
               help="Simulated exporters to start on loopback (one 127.x.y.z address each).")  # fmt: skip

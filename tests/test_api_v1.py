@@ -273,3 +273,50 @@ def test_the_openapi_documents_typed_bodies_and_the_real_error_body(api: tuple[T
     private = schema["paths"]["/v1/orchestrators/{address}/samples"]["get"]
     assert private["security"] == [{"SiweBearer": []}] and {"401", "403"} <= set(private["responses"])
     assert set(comps["ErrorBody"]["required"]) == {"status", "message"}
+
+
+# The data routes (and the region list): each must refuse a parameter it does not take and page its list.
+LIST_ROUTES = ("/v1/gpu/metrics", "/v1/network/demand", "/v1/sla/compliance", "/v1/datasets", "/v1/network/capabilities",
+               "/v1/leaderboard", "/v1/sla/history", "/v1/select", "/v1/regions")  # fmt: skip
+
+
+def test_every_public_route_refuses_an_unknown_parameter(api: tuple[TestClient, int]) -> None:
+    client, _ = api
+    schema = get(client, "/schema/openapi.json")
+    paths = [p for p in schema["paths"] if p.startswith(("/v1/", "/api/")) and "get" in schema["paths"][p]]
+    assert set(LIST_ROUTES) | {"/api/aggregated_stats", "/api/top_ai_score", "/api/pipelines", "/api/regions"} <= set(paths)
+    for path in paths:
+        concrete = path.replace("{address}", A)
+        r = client.get(concrete, params={"no_such_parameter": "1"})
+        assert r.status_code == 400, (path, r.status_code, r.text)
+        assert "no_such_parameter" in r.json()["message"], (path, r.text)
+
+
+def test_every_list_pages_with_a_cursor_documented_in_openapi(api: tuple[TestClient, int]) -> None:
+    client, _ = api
+    schema = get(client, "/schema/openapi.json")
+    for path in LIST_ROUTES:
+        op = schema["paths"][path]["get"]
+        assert {"cursor", "limit"} <= {p["name"] for p in op["parameters"]}, path
+        ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        assert "next_cursor" in schema["components"]["schemas"][ref]["properties"], path
+
+
+def test_datasets_are_typed_filtered_and_paged(api: tuple[TestClient, int]) -> None:
+    client, _ = api
+    every = get(client, "/v1/datasets")
+    refs = [d["ref"] for d in every["datasets"]]
+    assert refs == sorted(refs) and every["next_cursor"] is None and every["count"] == len(refs) >= 2
+    first = get(client, "/v1/datasets", limit=1)
+    assert [d["ref"] for d in first["datasets"]] == refs[:1] and first["next_cursor"]
+    second = get(client, "/v1/datasets", limit=1, cursor=first["next_cursor"])
+    assert [d["ref"] for d in second["datasets"]] == refs[1:2]
+    good = get(client, "/v1/datasets", type="good", items="true")
+    assert [d["type"] for d in good["datasets"]] == ["good"] * good["count"]
+    items = good["datasets"][0]["items"]
+    assert sum(good["datasets"][0]["counts"].values()) == len(items) and {"id", "kind", "params", "expect"} <= set(items[0])
+    assert "items" not in every["datasets"][0]
+    assert client.get("/v1/datasets", params={"type": "average"}).status_code == 400
+    schema = get(client, "/schema/openapi.json")
+    ok = schema["paths"]["/v1/datasets"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["$ref"].endswith("/DatasetsResponse")

@@ -13,7 +13,7 @@ from api import models as m
 from api.params import eth_address, short_text
 from api.query import DATA_RESPONSES, DEFAULT_LIMIT, MAX_LIMIT, is_closed, norm_region, page, region, respond
 from api.query import window, workflow_matches
-from api.reads import capabilities, gpu_models, lookups
+from api.reads import capabilities, gpu_models, lookups, source_of
 from api.routes.sla import workflow_filter
 
 MAX_S = 7 * 86400
@@ -50,7 +50,7 @@ def network_capabilities(
     start, end = window(time_range, MAX_S)
     wh = state.warehouse
     offers = capabilities(wh, start, end, orch)
-    lk = lookups(wh, min(start, end - DAY_MS), end)  # what an orchestrator declared in the last day at least
+    lk = lookups(wh, min(start, end - DAY_MS), end, source_of(state))  # what an orchestrator declared in the last day at least
     regions, gpus = lk.regions, gpu_models(lk)
     rows = []
     for (o, w), e in offers.items():

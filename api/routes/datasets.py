@@ -8,11 +8,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from litestar import get
+import msgspec
+from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from api import models as m
 from api.errors import BadRequest
+from api.query import DATA_RESPONSES, DEFAULT_LIMIT, MAX_LIMIT, page, respond
 from prober.config import packaged_datasets_dir
 from prober.datasets import TYPES, discover, load
 
@@ -47,16 +50,21 @@ def datasets_root(state: State) -> Path:
         "(good: the runners' published defaults, consistent outputs; random: seeded real-world-like and edge "
         "prompts; bad: inputs that must be refused, never counted against an orchestrator), licence, sources with "
         "their licences and hashes, generator and item counts. `items=true` adds the items themselves. Probes record "
-        "`<id>@<version>` and the item id, so every probe result names exactly what was sent."
+        "`<id>@<version>` and the item id, so every probe result names exactly what was sent. Sorted by workflow, "
+        "id and version; paged with `cursor`."
     ),
     tags=["prober"],
+    responses=DATA_RESPONSES,
 )
 def datasets_handler(
+    request: Request,
     state: State,
     workflow: Annotated[str | None, Parameter(description="Only this workflow, e.g. live-video-to-video.")] = None,
     type: Annotated[str | None, Parameter(description="Only this type: good, random or bad.")] = None,  # noqa: A002
     items: Annotated[bool, Parameter(description="Include every dataset's items.")] = False,
-) -> dict[str, Any]:
+    cursor: Annotated[str | None, Parameter(description="`next_cursor` of the previous page.")] = None,
+    limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description=f"Datasets per page (at most {MAX_LIMIT}).")] = DEFAULT_LIMIT,
+) -> Response[m.DatasetsResponse]:
     if workflow is not None and not _SLUG.match(workflow):
         raise BadRequest(f"workflow must be a lowercase slug such as live-video-to-video; got {workflow[:40]!r}")
     if type is not None and type not in TYPES:
@@ -68,5 +76,7 @@ def datasets_handler(
         entry = {"ref": f"{manifest['workflow']}/{manifest['id']}@{manifest['version']}", **manifest}
         if items:
             entry["items"] = list(its)
-        out.append(entry)
-    return {"count": len(out), "datasets": out}
+        out.append(msgspec.convert(entry, m.DatasetEntry))
+    page_items, nxt = page(out, lambda d: (d.workflow, d.id, d.version), request, cursor, limit)
+    # The list grows when a dataset is added; a published version never changes: an open answer.
+    return respond(request, m.DatasetsResponse(count=len(page_items), limit=limit, next_cursor=nxt, datasets=page_items), False)

@@ -27,7 +27,7 @@ from api import models as m
 from api.errors import BadRequest
 from api.params import eth_address, short_text
 from api.query import DATA_RESPONSES, norm_region, respond
-from api.reads import ScoreFilter, latest_window_end, score_regions, scores_at
+from api.reads import ScoreFilter, latest_window_end, score_regions, scores_at, source_of
 from api.scores import INSUFFICIENT, group_values, rank_key
 from exporter.common.clock import now_ms
 
@@ -77,7 +77,7 @@ def _rows(state: State, lo: int, hi: int, f: ScoreFilter) -> tuple[list[dict[str
     if end is None or end <= lo:
         return [], {}
     rows = scores_at(state.warehouse, period, config.version, end, f)
-    regions = score_regions(state.warehouse, end, end - rows[0]["window_start"]) if rows else {}
+    regions = score_regions(state.warehouse, end, end - rows[0]["window_start"], source_of(state)) if rows else {}
     return rows, regions
 
 

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 from api import models as m
 from api.params import short_text
 from api.query import DATA_RESPONSES, DEFAULT_LIMIT, MAX_LIMIT, norm_region, page, region, respond, time_window
-from api.reads import ScoreFilter, latest_window_end, scores_at, score_regions
+from api.reads import ScoreFilter, latest_window_end, scores_at, score_regions, source_of
 from api.routes.sla import workflow_filter
 from api.scores import INSUFFICIENT, check_period, default_period, group_values, rank_key, window_end_param
 
@@ -51,7 +51,7 @@ def leaderboard(
     asked = window_end_param(window_end)
     end = asked if asked is not None else latest
     rows = scores_at(wh, p, config.version, end, ScoreFilter(None, wf)) if end is not None else []
-    regions = score_regions(wh, end, end - rows[0]["window_start"]) if rows and end is not None else {}
+    regions = score_regions(wh, end, end - rows[0]["window_start"], source_of(state)) if rows and end is not None else {}
     if wanted is not None:
         rows = [r for r in rows if norm_region(regions.get(r["orchestrator"])) == wanted]
     rows.sort(key=rank_key)

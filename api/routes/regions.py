@@ -10,7 +10,7 @@ from litestar.params import Parameter
 
 from api import models as m
 from api.query import DATA_RESPONSES, DEFAULT_LIMIT, MAX_LIMIT, is_closed, norm_region, page, respond, window
-from api.reads import lookups
+from api.reads import lookups, source_of
 
 MAX_S = 31 * 86400
 
@@ -36,7 +36,7 @@ def regions_handler(
 ) -> Response[m.RegionsResponse]:
     start, end = window(time_range, MAX_S)
     counts: dict[str, int] = {}
-    for raw in lookups(state.warehouse, start, end).regions.values():
+    for raw in lookups(state.warehouse, start, end, source_of(state)).regions.values():
         r = norm_region(raw)
         if r is not None:
             counts[r] = counts.get(r, 0) + 1

@@ -12,7 +12,7 @@ from api import models as m
 from api.errors import BadRequest
 from api.params import short_text
 from api.query import DATA_RESPONSES, MAX_LIMIT, iso, norm_region, page, region, respond
-from api.reads import ScoreFilter, capabilities, latest_window_end, scores_at, score_regions
+from api.reads import ScoreFilter, capabilities, latest_window_end, scores_at, score_regions, source_of
 from api.routes.sla import workflow_filter
 from api.scores import INSUFFICIENT, check_period, default_period, rank_key
 from exporter.common.clock import now_ms
@@ -56,7 +56,7 @@ def select(
     wh = state.warehouse
     end = latest_window_end(wh, p, config.version)
     rows = scores_at(wh, p, config.version, end, ScoreFilter(None, wf)) if end is not None else []
-    regions = score_regions(wh, end, end - rows[0]["window_start"]) if rows and end is not None else {}
+    regions = score_regions(wh, end, end - rows[0]["window_start"], source_of(state)) if rows and end is not None else {}
     now = now_ms()
     offers: dict[tuple[str, str], dict[str, Any]] = capabilities(wh, now - OFFER_WINDOW_MS, now, None) if rows else {}
     excluded: dict[str, int] = {}

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 from api import models as m
 from api.params import eth_address, short_text
 from api.query import DATA_RESPONSES, DEFAULT_LIMIT, MAX_LIMIT, page, respond, time_window, workflow
-from api.reads import ScoreFilter, latest_window_end, scores_at, score_regions
+from api.reads import ScoreFilter, latest_window_end, scores_at, score_regions, source_of
 from api.scores import check_period, entry, scoring_version, window_end_param
 
 
@@ -51,7 +51,7 @@ def sla_compliance(
     asked = window_end_param(window_end)
     end = asked if asked is not None else latest
     rows = scores_at(wh, period, config.version, end, ScoreFilter(orch, wf)) if end is not None else []
-    regions = score_regions(wh, end, end - rows[0]["window_start"]) if rows and end is not None else {}
+    regions = score_regions(wh, end, end - rows[0]["window_start"], source_of(state)) if rows and end is not None else {}
     entries = [entry(r, config, regions) for r in rows]
     items, nxt = page(entries, lambda e: (e.orchestrator, e.workflow), request, cursor, limit)
     start = end - config.periods[period] * 1000 if end is not None else None

@@ -12,7 +12,7 @@ from api import models as m
 from api.errors import BadRequest
 from api.params import MAX_RANGE_S, eth_address
 from api.query import DATA_RESPONSES, DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, instant_ms, respond
-from api.reads import ScoreFilter, latest_window_end, score_history, score_regions
+from api.reads import ScoreFilter, latest_window_end, score_history, score_regions, source_of
 from api.routes.sla import workflow_filter
 from api.scores import check_period, entry, scoring_version
 from exporter.common.clock import now_ms
@@ -61,7 +61,7 @@ def sla_history(
                          tuple(after) if after else None, limit + 1)  # type: ignore[arg-type]  # fmt: skip
     more = len(rows) > limit
     rows = rows[:limit]
-    regions = score_regions(wh, rows[-1]["window_end"], rows[-1]["window_end"] - rows[0]["window_start"]) if rows else {}
+    regions = score_regions(wh, rows[-1]["window_end"], rows[-1]["window_end"] - rows[0]["window_start"], source_of(state)) if rows else {}
     nxt = encode_cursor(request, [rows[-1]["window_end"], rows[-1]["orchestrator"], rows[-1]["workflow"]]) if more else None
     latest = latest_window_end(wh, period, config.version)
     closed = latest is not None and latest >= hi
