@@ -12,6 +12,14 @@ Which probes count: those of scoring/catalog/probes.py (`COUNTED`): one row per 
 - startup_ms, p2ff_ms, e2e_ms: the ok probes' measurements (E2E: each probe's median frame latency), sorted.
 A workflow's within-target counts use its own targets (config.targets(workflow)), so summing workflows for the
 orchestrator's own score keeps each workflow's target, as score v1 does for self-reported histograms.
+
+Score v2.1 (`probes.count_unreached: true`, sla_v1.counts_unreached) also reads the probes whose info call failed
+(model_id '': the orchestrator could not even be asked what it serves) and keeps, per workflow, `unreached`: the
+probes failed by the orchestrator's fault before its info call answered (capacity_idle unknown), by error class.
+Those with model_id '' name no workflow: they are kept under workflow '' and so count only in the orchestrator's
+own score (for_score sums every workflow); those of a model (its own info call failed) count in its workflow too.
+The excused ones never count: fault `prober` (including the void rule's) or `excluded` (no_capacity, pin change),
+and `bad` items.
 """
 
 from __future__ import annotations
@@ -20,10 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scoring.catalog.probes import COUNTED, nearest_rank
+from scoring.sla_v1 import counts_unreached
 
 _SQL = f"""
-SELECT orchestrator, concat(workflow, '/', model_id) AS wf,
+SELECT orchestrator, if(model_id = '', '', concat(workflow, '/', model_id)) AS wf,
        countIf(capacity_idle IS NOT NULL) AS reached,
+       arraySort(groupArrayIf(error_class, capacity_idle IS NULL AND fault = 'orchestrator')) AS unreached,
        arraySort(groupArrayIf(error_class, capacity_idle IS NOT NULL AND fault = 'orchestrator')) AS failed,
        arraySort(groupArrayIf(swap_trigger, capacity_idle IS NOT NULL AND swap_trigger != '')) AS swaps,
        arraySort(groupArrayIf(startup_ms, outcome = 'ok' AND startup_ms IS NOT NULL AND isFinite(startup_ms))) AS startup,
@@ -34,6 +44,10 @@ GROUP BY orchestrator, wf
 ORDER BY orchestrator, wf
 """
 _AS_OF = " AND ingested_at < fromUnixTimestamp64Milli({as_of:Int64}, 'UTC')"
+# v2.1's set: COUNTED without its "advertised model" condition, so probes whose info call failed are read too.
+_ANY_MODEL = "model_id != '' AND "
+assert _ANY_MODEL in COUNTED
+_SQL_V21 = _SQL.replace(COUNTED, COUNTED.replace(_ANY_MODEL, ""))
 
 
 @dataclass
@@ -43,6 +57,7 @@ class ProbeTotals:
 
     reached: int = 0
     failed: dict[str, int] = field(default_factory=dict)
+    unreached: dict[str, int] = field(default_factory=dict)  # failed by the orchestrator before its info answered
     swaps: dict[str, int] = field(default_factory=dict)
     startup_ms: list[float] = field(default_factory=list)
     p2ff_ms: list[float] = field(default_factory=list)
@@ -56,12 +71,16 @@ class ProbeTotals:
         return sum(self.failed.values())
 
     @property
+    def unreached_failures(self) -> int:
+        return sum(self.unreached.values())
+
+    @property
     def swap_count(self) -> int:
         return sum(self.swaps.values())
 
     def add(self, o: "ProbeTotals") -> None:
         self.reached += o.reached
-        for mine, theirs in ((self.failed, o.failed), (self.swaps, o.swaps)):
+        for mine, theirs in ((self.failed, o.failed), (self.unreached, o.unreached), (self.swaps, o.swaps)):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
         for name in ("startup_ms", "p2ff_ms", "e2e_ms"):
@@ -86,18 +105,20 @@ def _counts(values: list[str]) -> dict[str, int]:
 def probe_totals(wh: Any, config: Any, start_ms: int, end_ms: int, as_of_ms: int,
                  orchestrator: str | None = None) -> ProbeSums:  # fmt: skip
     """Per orchestrator and workflow, the counted probes started in [start, end) that had arrived by `as_of_ms`.
-    `config` (a v2 ConfigV1) gives each workflow's targets."""
+    `config` (a v2 ConfigV1) gives each workflow's targets and, with count_unreached (v2.1), has the probes whose
+    info call failed read too (workflow '')."""
     params: dict[str, Any] = {"start": start_ms, "end": end_ms, "as_of": as_of_ms}
+    sql = _SQL_V21 if counts_unreached(config) else _SQL
     filters = _AS_OF
     if orchestrator:
         filters += " AND orchestrator = {orch:String}"
         params["orch"] = orchestrator
     out: ProbeSums = {}
-    for orch, wf, reached, failed, swaps, startup, p2ff, e2e in wh.query(_SQL.replace("{filters}", filters), params).rows:
-        t = config.targets(wf)
+    for orch, wf, reached, unreached, failed, swaps, startup, p2ff, e2e in wh.query(sql.replace("{filters}", filters), params).rows:
+        t = config.targets(wf)  # wf '' (v2.1's unreached probes) has the default targets, and no measurement
         startup, p2ff, e2e = ([float(v) for v in xs] for xs in (startup, p2ff, e2e))
         out.setdefault(orch, {})[wf] = ProbeTotals(
-            reached=int(reached), failed=_counts(list(failed)), swaps=_counts(list(swaps)),
+            reached=int(reached), failed=_counts(list(failed)), unreached=_counts(list(unreached)), swaps=_counts(list(swaps)),
             startup_ms=startup, p2ff_ms=p2ff, e2e_ms=e2e,
             startup_ok=sum(1 for v in startup if v <= t.startup_s * 1000), p2ff_ok=sum(1 for v in p2ff if v <= t.p2ff_s * 1000),
             e2e_ok=sum(1 for v in e2e if v <= t.e2e_ms),

@@ -14,7 +14,7 @@ no_events), or missing (the orchestrator does not expose the source at all, or h
 A missing scored metric, availability below its minimum, or coverage below the period's minimum makes the whole
 score insufficient_data (design §9: missing data never pays). Groups average their ok metrics by weight; the score
 is 100 × Σ w·group / Σ w over groups with a value; score_lower and score_upper are the same with every rate at its
-interval's bound. Score v2 (a config with `probes`) adds the prober's figures: `_with_probes`. Deterministic: inputs are summed in (workflow, window) order; values rounded to 6 decimals,
+interval's bound. Score v2 (a config with `probes`) adds the prober's figures, v2.1 counts unreached probes as failures: `_with_probes`. Deterministic: inputs are summed in (workflow, window) order; values rounded to 6 decimals,
 scores to 2; the detail is canonical JSON.
 """
 
@@ -28,7 +28,7 @@ from typing import Any, Iterable
 from scoring.compute import rounded
 from scoring.promql import histogram_quantile
 from scoring.probe_totals import ProbeTotals, nearest_rank
-from scoring.sla_v1 import GROUPS, METRIC_GROUPS, ConfigV1, uses_probes
+from scoring.sla_v1 import GROUPS, METRIC_GROUPS, ConfigV1, counts_unreached, uses_probes
 
 STATUS_OK = "ok"
 INSUFFICIENT = "insufficient_data"
@@ -297,7 +297,9 @@ def _with_probes(config: ConfigV1, out: dict[str, dict[str, Any]], p: ProbeTotal
     - swap_rate: probes only (good = a probe that reached the orchestrator without a swap trigger);
     - p2ff, startup, failure_rate: the probes' figure where the window holds at least probes.min_probes of them,
       the self-report otherwise; where both exist the other one is shown beside it (`self_reported` / `probe`) and
-      a disagreement past the cross-check's tolerances is `flagged` (prober/crosscheck.py's rule).
+      a disagreement past the cross-check's tolerances is `flagged` (prober/crosscheck.py's rule);
+    - v2.1 (probes.count_unreached): the failure rate's attempts and failures also count the probes the
+      orchestrator failed before its info call answered (ProbeTotals.unreached; their count is `unreached`).
     No probe in the window is `no_events`, never `missing`: whether the prober came by is not the orchestrator's
     doing, so it neither pays nor costs."""
     spec, m, pr = config.spec, config.spec.metrics, config.spec.probes  # type: ignore[attr-defined]
@@ -330,15 +332,27 @@ def _with_probes(config: ConfigV1, out: dict[str, dict[str, Any]], p: ProbeTotal
         else:
             own["probe"], own["flagged"] = probe_fig, flag
     fr = out["failure_rate"]
-    probe_rate = p.failures / p.reached if p.reached else None
+    # v2: attempts = probes that reached the orchestrator. v2.1 (count_unreached) adds those it failed before its
+    # info call answered (unreachable, refused, TLS): otherwise an orchestrator nobody can reach looks better on
+    # failures than one that answers and then fails.
+    attempts, failures, by_class = p.reached, p.failures, dict(p.failed)
+    unreached: dict[str, Any] = {}
+    if counts_unreached(config):
+        attempts += p.unreached_failures
+        failures += p.unreached_failures
+        for k, v in p.unreached.items():
+            by_class[k] = by_class.get(k, 0) + v
+        by_class = dict(sorted(by_class.items()))
+        unreached = {"unreached": p.unreached_failures}
+    probe_rate = failures / attempts if attempts else None
     self_rate = fr.get("rate")
     fr_flag = None if probe_rate is None or self_rate is None else probe_rate - self_rate > pr.failure_tolerance
-    probe_fig = {"attempts": p.reached, "failures": p.failures, "rate": _ms(probe_rate), "by_class": dict(p.failed)}
-    if p.reached >= pr.min_probes:
-        mine = _rate_metric(config, "failure_rate", p.reached - p.failures, p.reached,
-                            _status(p.reached, m["failure_rate"].min_samples, True), source="probe", **probe_fig)  # fmt: skip
-        lo, hi = wilson(p.failures, p.reached, spec.confidence_z)
-        rate = p.failures / p.reached
+    probe_fig = {"attempts": attempts, "failures": failures, **unreached, "rate": _ms(probe_rate), "by_class": by_class}
+    if attempts >= pr.min_probes:
+        mine = _rate_metric(config, "failure_rate", attempts - failures, attempts,
+                            _status(attempts, m["failure_rate"].min_samples, True), source="probe", **probe_fig)  # fmt: skip
+        lo, hi = wilson(failures, attempts, spec.confidence_z)
+        rate = failures / attempts
         mine.update(rate_lower=rounded(lo), rate_upper=rounded(hi), value=rounded(_failure_subscore(config, rate)),
                     lower=rounded(_failure_subscore(config, hi)), upper=rounded(_failure_subscore(config, lo)))  # fmt: skip
         mine["self_reported"] = {k: fr.get(k) for k in ("status", "attempts", "failures", "rate")}

@@ -1,4 +1,5 @@
-"""SLA config v1 (and v2, which adds the prober's results to v1's engine: SpecV2): fixed, versioned targets for every catalog metric the seeds give one, grouped into the seeds'
+"""SLA config v1 (and v2, which adds the prober's results to v1's engine: SpecV2; v2.1, which also counts probes that
+never reached the orchestrator: SpecV21): fixed, versioned targets for every catalog metric the seeds give one, grouped into the seeds'
 subscores (latency, reliability, consistency, efficiency) plus availability.
 
 A released file (scoring/configs/sla-v1.yaml) is never edited: a change is a new version. Every published score
@@ -182,9 +183,29 @@ class SpecV2(SpecV1):
     probes: ProbeSpec
 
 
+class ProbeSpecV21(ProbeSpec):
+    """v2.1's probes section: v2's, plus whether probes that never reached the orchestrator count."""
+
+    count_unreached: bool = Field(description="True: a probe failed by the orchestrator's fault before its info call "
+                                              "answered (unreachable, refused, TLS, timeout) is a failed attempt in "
+                                              "its failure rate (v2 left it out). Required: a v2.1 config must say.")
+
+
+class SpecV21(SpecV2):
+    """v2.1: v2, plus `probes.count_unreached` (scoring/probe_totals.py). Picked by that key, which v2's schema
+    forbids, so v2's canonical JSON — and its hash — stay what they were."""
+
+    probes: ProbeSpecV21  # type: ignore[assignment]
+
+
 def uses_probes(config: "ConfigV1") -> bool:
     """Whether a config scores with the prober's results (v2 and later)."""
     return isinstance(config.spec, SpecV2)
+
+
+def counts_unreached(config: "ConfigV1") -> bool:
+    """Whether a config counts probes that failed before reaching the orchestrator (v2.1 with count_unreached)."""
+    return isinstance(config.spec, SpecV21) and config.spec.probes.count_unreached
 
 
 def parse_v1(data: dict[str, Any]) -> SpecV1:

@@ -1,5 +1,6 @@
-"""Probe results in the catalog (scoring/catalog/probes.py) and in score v2 (scoring/probe_totals.py, SpecV2), on
-known probe_runs rows beside test_score_v1's known self-reports. Expected figures are worked out in the comments."""
+"""Probe results in the catalog (scoring/catalog/probes.py) and in score v2 and v2.1 (scoring/probe_totals.py, SpecV2,
+SpecV21), on known probe_runs rows beside test_score_v1's known self-reports. Expected figures are worked out in the
+comments."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ from warehouse.client import Warehouse
 MODEL = "streamdiffusion-sdxl"
 
 
-def v2_minute_config() -> Any:
-    data = yaml.safe_load(resources.files("scoring.configs").joinpath("sla-v2.yaml").read_text())
-    data["version"] = "v2-test"
+def v2_minute_config(name: str = "sla-v2.yaml") -> Any:
+    data = yaml.safe_load(resources.files("scoring.configs").joinpath(name).read_text())
+    data["version"] = f"{data['version']}-test"
     data["periods"] = {"1m": {"seconds": 60, "step_s": 60, "min_coverage": 0.5}}
     return parse_config(yaml.safe_dump(data), "test")
 
@@ -155,3 +156,99 @@ def test_the_released_v2_config(tmp_path: Any) -> None:
         parse_config(text.replace("probes:\n  min_probes: 1", "probes_off:\n  min_probes: 1"), "x.yaml")
     with pytest.raises(ConfigError, match="e2e_ms"):
         parse_config(text.replace("    e2e_ms: 1000\n", "", 1), "x.yaml")
+
+
+def unreached_probes(wh: Warehouse) -> None:
+    """Probes that failed before the orchestrator's info call answered (capacity_idle unknown), beside probes()'s:
+    which of them v2.1 counts as failed attempts (fault `orchestrator`) and which it never counts."""
+    down = {"capacity_idle": None, "outcome": "failed", "fault": "orchestrator"}
+    rows = [
+        # A: the pass's info call failed over TLS (no model: A's own score only), twice stored; one probe's own info
+        # call was reset (its workflow too); the void rule's (fault prober), a skipped no_capacity job and a bad
+        # item never count; one arrives after as_of
+        probe("q1", 46, model="", error_class="tls", **down),
+        probe("q1", 46, model="", error_class="tls", **down),  # a retried insert
+        probe("q2", 47, error_class="orchestrator_reset", **down),
+        probe("q3", 48, model="", capacity_idle=None, outcome="failed", error_class="prober_error", fault="prober"),
+        probe("q4", 49, capacity_idle=None, outcome="skipped", error_class="no_capacity", fault="excluded"),
+        probe("q5", 52, item_kind="bad", error_class="timeout", **down),
+        probe("q6", 54, model="", error_class="timeout", ingested=AS_OF + 1, **down),
+        # C (idle, scraped fine): the prober never reached it — an info timeout and a refused connection — once
+        # the prober's own fault, once no idle runner
+        probe("c1", 5, orch=C, model="", error_class="timeout", **down),
+        probe("c2", 35, orch=C, model="", error_class="orchestrator_reset", **down),
+        probe("c3", 40, orch=C, model="", capacity_idle=None, outcome="failed", error_class="prober_error", fault="prober"),
+        probe("c4", 45, orch=C, capacity_idle=None, outcome="skipped", error_class="no_capacity", fault="excluded"),
+    ]
+    wh.insert_rows("probe_runs", (*RUN_COLUMNS, "ingested_at"), rows)
+
+
+def test_score_v2_1_counts_probes_failed_before_the_info_call(warehouse: Warehouse) -> None:
+    fleet(warehouse)
+    probes(warehouse)
+    unreached_probes(warehouse)
+    v2, v21 = v2_minute_config(), v2_minute_config("sla-v2.1.yaml")
+    assert v21.version == "v2.1-test" and v21.spec.probes.count_unreached
+    for cfg in (v2, v21):  # inputs are kept per config
+        write_inputs(warehouse, cfg, compute_inputs(warehouse, cfg, T, AS_OF), AS_OF)
+    new = {(s.orchestrator, s.workflow): s for s in compute_scores_v1(warehouse, v21, "1m", T + 60_000, AS_OF + 1)}
+    old = {(s.orchestrator, s.workflow): s for s in compute_scores_v1(warehouse, v2, "1m", T + 60_000, AS_OF + 1)}
+    # A's own score: the 3 probes that reached it (p1, p2, p3; p3 failed) plus p6 (unreachable), q1 (tls, once) and
+    # q2 (reset): 6 attempts, 4 failures; q3 (prober), q4 (no_capacity), q5 (bad), q6 (late) do not count
+    fr = new[(A, "")].detail["metrics"]["failure_rate"]
+    assert (fr["source"], fr["attempts"], fr["failures"], fr["unreached"], fr["rate"]) == ("probe", 6, 4, 3, 0.666667)
+    assert fr["by_class"] == {"no_output": 1, "orchestrator_reset": 1, "tls": 1, "unreachable": 1}
+    assert fr["self_reported"]["rate"] == 0.5 and fr["flagged"] is False  # 0.67 - 0.5 is within 0.5
+    # A's workflow: only q2 names it (p6 and q1 name no model): 4 attempts, 2 failures
+    wf = new[(A, WF)].detail["metrics"]["failure_rate"]
+    assert (wf["attempts"], wf["failures"], wf["unreached"], wf["by_class"]) == (4, 2, 1, {"no_output": 1, "orchestrator_reset": 1})
+    # v2 on the same rows: only the 3 that reached A, as before
+    fr2 = old[(A, "")].detail["metrics"]["failure_rate"]
+    assert (fr2["attempts"], fr2["failures"], "unreached" in fr2) == (3, 1, False)
+    # the swap rate still counts the probes that reached A: 1 trigger in 3
+    assert new[(A, "")].detail["metrics"]["swap_rate"]["value"] == old[(A, "")].detail["metrics"]["swap_rate"]["value"] == 0.666667
+    # C, never reached: v2 had no probe failure rate (reached 0: the self-report, no_events) and scored it 100;
+    # v2.1 has c1 and c2 failed (c3 the prober's, c4 no capacity): rate 1, subscore 0, so reliability 0 and
+    # 100 × (0.3·1 + 0.25·0) / (0.3 + 0.25) = 54.545… -> 54.55
+    c_new, c_old = new[(C, "")], old[(C, "")]
+    cf = c_new.detail["metrics"]["failure_rate"]
+    assert (cf["source"], cf["attempts"], cf["failures"], cf["rate"], cf["value"]) == ("probe", 2, 2, 1.0, 0.0)
+    assert cf["by_class"] == {"orchestrator_reset": 1, "timeout": 1}
+    assert c_old.detail["metrics"]["failure_rate"]["source"] == "self-reported" and c_old.score == 100.0
+    assert (c_new.status, c_new.score, c_new.detail["groups"]["reliability"]["value"]) == ("ok", 54.55, 0.0)
+    # C's workflow names no counted probe (c4 was excused): nothing changes there
+    assert new[(C, WF)].score == old[(C, WF)].score == 100.0
+
+
+def test_published_v2_1_scores_replay_identical(warehouse: Warehouse) -> None:
+    fleet(warehouse)
+    probes(warehouse)
+    unreached_probes(warehouse)
+    cfg = v2_minute_config("sla-v2.1.yaml")
+    tick = publish_tick(warehouse, cfg, now_ms=T + 100_000, catchup_s=120)
+    assert any(s.detail["metrics"]["failure_rate"].get("unreached") for s in tick.scores)
+    late = probe("c5", 30, orch=C, model="", capacity_idle=None, outcome="failed", error_class="tls", fault="orchestrator",
+                 ingested=T + 200_000)  # fmt: skip
+    warehouse.insert_rows("probe_runs", (*RUN_COLUMNS, "ingested_at"), [late])
+    rows = published_scores(warehouse, T, T + 60_000)
+    results = replay(warehouse, rows, {cfg.version: cfg})
+    assert results and all(r.identical for r in results), [r.reason for r in results if not r.identical]
+    # the late probe is in a recomputation at a later as_of
+    c = {s.orchestrator: s for s in compute_scores_v1(warehouse, cfg, "1m", T + 60_000, T + 10_000_000) if not s.workflow}[C]
+    assert c.detail["metrics"]["failure_rate"]["failures"] == 3  # c1, c2, c5
+
+
+def test_the_released_v2_1_config() -> None:
+    cfgs = released_configs()
+    v2, v21 = cfgs["v2"], cfgs["v2.1"]
+    assert v21.spec.probes.count_unreached and not hasattr(v2.spec.probes, "count_unreached")
+    # v2.1 changes nothing but the rule: the same targets, weights and probe tolerances
+    same = v21.spec.model_dump(exclude={"version", "probes"}) == v2.spec.model_dump(exclude={"version", "probes"})
+    assert same and v21.spec.probes.model_dump(exclude={"count_unreached"}) == v2.spec.probes.model_dump()
+    # v2's identity is what it was released with (v2.1's schema is a separate class, so v2's canonical JSON is unchanged)
+    assert v2.hash == "ee5258d60349f54377645bd821d0958553006731605e03f072ac93ab031fe6f9" and v21.hash != v2.hash
+    text = resources.files("scoring.configs").joinpath("sla-v2.1.yaml").read_text()
+    off = parse_config(text.replace("count_unreached: true", "count_unreached: false"), "x.yaml")
+    assert off.hash != v21.hash and not off.spec.probes.count_unreached
+    with pytest.raises(ConfigError, match="count_unreached"):
+        parse_config(text.replace("count_unreached: true", "count_unreached: sometimes"), "x.yaml")

@@ -28,9 +28,10 @@ MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 SDXL = "live-video-to-video/streamdiffusion-sdxl"
 SD15 = "live-video-to-video/streamdiffusion-sd15"
 OWN = ""  # the orchestrator's own row / the orchestrator as a whole
+VERSION = load_config().version  # the current config's (scoring/sla_config.py CURRENT): what rows are read for
 
 
-def put(wh: Warehouse, rows: list[dict[str, Any]], version: str = "v1") -> None:
+def put(wh: Warehouse, rows: list[dict[str, Any]], version: str = VERSION) -> None:
     """Insert score_inputs_v1 rows: `ws` (window start, ms), `orch`, `wf`, any data columns; computed 1 s after
     the window ended unless `computed` says when."""
     cols = sorted({k for r in rows for k in r} - {"ws", "orch", "wf", "computed"})
@@ -127,7 +128,7 @@ def test_first_computed_row_counts_and_rows_computed_later_do_not(warehouse: War
         {"ws": T - MIN, "orch": A, "wf": SDXL, "started": 10.0, "errors": {"timeout": 9.0}, "computed": T + 2000},  # retry
         {"ws": T - 2 * MIN, "orch": A, "wf": SDXL, "started": 50.0, "computed": NOW + 1},  # computed after NOW
     ])  # fmt: skip
-    put(warehouse, [{"ws": T - MIN, "orch": A, "wf": SDXL, "started": 10.0, "errors": {"timeout": 10.0}}], version="v2")
+    put(warehouse, [{"ws": T - MIN, "orch": A, "wf": SDXL, "started": 10.0, "errors": {"timeout": 10.0}}], version=f"{VERSION}-other")
     put(warehouse, [{"ws": T - MIN, "orch": "", "wf": ""}])  # the window's computed-marker: nobody's row
     statuses = slo_status(warehouse, cfg, NOW)
     assert {(s.orchestrator, s.workflow) for s in statuses} == {(A, SDXL), (A, OWN)}

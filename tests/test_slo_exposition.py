@@ -18,7 +18,7 @@ from scoring.sla_config import load_config
 from scraper.telemetry import ScraperTelemetry
 from warehouse.client import Warehouse
 
-from test_slo import MIN, NOW, OWN, SD15, SDXL, T, A, B, put  # noqa: I001 — the same known rows
+from test_slo import MIN, NOW, OWN, SD15, SDXL, T, VERSION, A, B, put  # noqa: I001 — the same known rows
 
 PROMTOOL = shutil.which("promtool")
 SCORE_COLUMNS = ("computed_ts", "window_start", "window_end", "period", "orchestrator", "workflow", "config_version",
@@ -26,7 +26,7 @@ SCORE_COLUMNS = ("computed_ts", "window_start", "window_end", "period", "orchest
 
 
 def score(end: int, period: str, orch: str, wf: str, value: float | None, status: str = "ok", groups: Any = None,
-          computed: int | None = None, version: str = "v1", lower: float | None = None, upper: float | None = None,
+          computed: int | None = None, version: str = VERSION, lower: float | None = None, upper: float | None = None,
           coverage: float | None = 1.0) -> tuple:  # fmt: skip
     detail = json.dumps({"groups": groups} if groups is not None else {})
     return ((computed or end + 1000), end - 300_000, end, period, orch, wf, version, "h", value, status, detail, end,
@@ -90,7 +90,7 @@ def test_scores_and_slos_are_exposed_promtool_clean(exposed: Any) -> None:
     check = promtool_check(body)
     assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), check.stdout + check.stderr
     got = samples(registry)
-    five = {"orchestrator": A, "workflow": OWN, "period": "5m", "config_version": "v1"}
+    five = {"orchestrator": A, "workflow": OWN, "period": "5m", "config_version": VERSION}
     assert of(got, "naap_sla_score", **five) == 87.5
     assert (of(got, "naap_sla_score_lower", **five), of(got, "naap_sla_score_upper", **five)) == (80.0, 90.0)
     assert of(got, "naap_sla_coverage_ratio", **five) == 1.0
@@ -128,7 +128,7 @@ def test_scores_and_slos_are_exposed_promtool_clean(exposed: Any) -> None:
 
 def test_the_cache_spares_the_warehouse_a_scrape_storm(exposed: Any, warehouse: Warehouse) -> None:
     registry, _, clock = exposed
-    key = {"orchestrator": A, "workflow": OWN, "period": "5m", "config_version": "v1"}
+    key = {"orchestrator": A, "workflow": OWN, "period": "5m", "config_version": VERSION}
     assert of(samples(registry), "naap_sla_score", **key) == 87.5
     warehouse.insert_rows("sla_scores", SCORE_COLUMNS, [score(T + MIN, "5m", A, OWN, 99.0)])
     clock.s += 14.9  # within cache_s: the values read at the first scrape
@@ -139,7 +139,7 @@ def test_the_cache_spares_the_warehouse_a_scrape_storm(exposed: Any, warehouse: 
 
 def test_a_failing_warehouse_is_counted_and_never_breaks_metrics(exposed: Any, warehouse: Warehouse) -> None:
     registry, collector, clock = exposed
-    key = {"orchestrator": A, "workflow": OWN, "period": "5m", "config_version": "v1"}
+    key = {"orchestrator": A, "workflow": OWN, "period": "5m", "config_version": VERSION}
     assert of(samples(registry), "naap_sla_score", **key) == 87.5
     warehouse.command("DROP TABLE sla_scores")  # a real failure: the next read cannot run
     clock.s += 15
