@@ -1,8 +1,12 @@
-"""Every error leaves the API as JSON with a message: never a traceback, never HTML."""
+"""Every error leaves the API as JSON with a message: never a traceback. The one exception: an error on a page route
+(api/routes/pages.py: `/`, `/orchestrators…`, `/network`, `/targets`), or on any path outside `/v1` that a browser
+asks for as HTML, is a small HTML page with the same status and message — a person reads it, not a program."""
 
 from __future__ import annotations
 
 import logging
+
+import html
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
@@ -36,6 +40,33 @@ def validation_details(extra: object) -> list[dict]:
     return out
 
 
+PAGE_PATHS = ("/orchestrators", "/network", "/targets")
+_API_PATHS = ("/v1/", "/static/", "/docs", "/schema", "/healthz", "/metrics")
+_TITLES = {400: "Not a valid request", 404: "Not found", 405: "Method not allowed", 429: "Too many requests"}
+
+
+def wants_page(request: Request) -> bool:
+    """Whether an error on this request is answered as an HTML page: a page route, or a browser (Accept: text/html)
+    asking for a path outside the API's."""
+    path = request.url.path
+    if path == "/" or path.startswith(PAGE_PATHS):
+        return True
+    return not path.startswith(_API_PATHS) and "text/html" in request.headers.get("accept", "")
+
+
+def error_page(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A small self-contained HTML error page (no script; the pages' stylesheet) with a link to the leaderboard."""
+    title = _TITLES.get(status, "Error")
+    body = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, '
+            f'initial-scale=1"><title>{status} {title} · NaaP SLA</title><link rel="icon" href="data:,">'
+            f'<link rel="stylesheet" href="/static/pages.css"></head><body><main><h1>{status} · {title}</h1>'
+            f'<p class="error" id="error-message">{html.escape(message)}</p>'
+            '<p>Pages: <a href="/">leaderboard</a> · <a href="/network">network</a> · <a href="/targets">targets</a>; '
+            'one orchestrator: <code>/orchestrators/0x&lt;40 hex digits&gt;</code>. The API: <a href="/docs">/docs</a>.</p>'
+            '</main></body></html>\n')  # fmt: skip
+    return Response(body, status_code=status, headers=headers or {}, media_type=MediaType.HTML)
+
+
 def http_exception_handler(request: Request, exc: HTTPException) -> Response:
     headers = dict(exc.headers or {})
     details = None
@@ -49,6 +80,8 @@ def http_exception_handler(request: Request, exc: HTTPException) -> Response:
         message = "rate limit exceeded; retry later"
         reset = headers.get("RateLimit-Reset")
         headers["Retry-After"] = str(reset) if reset else "60"
+    if wants_page(request):
+        return error_page(exc.status_code, message, headers)
     return Response(
         _body(exc.status_code, message, details), status_code=exc.status_code, headers=headers, media_type=MediaType.JSON
     )

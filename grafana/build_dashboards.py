@@ -3,9 +3,16 @@ files are what Grafana provisions; tests/test_grafana.py runs every panel query 
 
 Datasources are referenced by the uids of grafana/provisioning/datasources/naap.yaml: naap-clickhouse (the official
 ClickHouse plugin) and naap-api (the Infinity plugin over the public API). Dashboards declare schemaVersion 39.
+
+Template variables never enter SQL as raw text: their values come from data orchestrators control (a region label
+of their own exporter) or from a dashboard link anyone can craft. Grafana's `sqlstring`/`singlequote` formats escape
+quotes but not backslashes, which ClickHouse reads as escapes (`\'` closes nothing), so every `'${var}'` in SQL is
+written as `decodeURLComponent('${var:percentencode}')`: percent-encoding leaves only [A-Za-z0-9-_.~%] in the
+literal. tests/test_grafana.py refuses any other use of a variable in SQL.
 """
 
 import json
+import re
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,8 +44,14 @@ class D:
                                  "gridPos": {"x": 0, "y": self.y, "w": 24, "h": 1}})
         self.id += 1; self.y += 1
 
+def safe_sql(sql):
+    """Every quoted template variable '${name}' as decodeURLComponent('${name:percentencode}') (see above)."""
+    sql = re.sub(r"'\$\{(\w+)\}'", r"decodeURLComponent('${\1:percentencode}')", " ".join(sql.split()))
+    assert not re.search(r"\$(?!__)(?!\{\w+:percentencode\})", sql), f"a variable outside quotes: {sql}"
+    return sql
+
 def ch(sql, ref="A", fmt="table"):
-    return {"refId": ref, "datasource": CH, "editorType": "sql", "queryType": fmt, "format": 1 if fmt == "table" else 0, "rawSql": " ".join(sql.split())}
+    return {"refId": ref, "datasource": CH, "editorType": "sql", "queryType": fmt, "format": 1 if fmt == "table" else 0, "rawSql": safe_sql(sql)}
 
 def inf(url, root, params=(), ref="A", columns=()):
     return {"refId": ref, "datasource": INF, "type": "json", "source": "url", "format": "table", "parser": "backend",
@@ -51,8 +64,19 @@ def var_custom(name, values, default, label=None):
             "skipUrlSync": False, "multi": False, "includeAll": False}
 
 def var_ch(name, sql, label=None, all_value=None):
-    v = {"type": "query", "name": name, "label": label or name, "datasource": CH, "query": " ".join(sql.split()),
-         "definition": " ".join(sql.split()), "refresh": 1, "hide": 0, "sort": 1, "skipUrlSync": False, "multi": False,
+    v = {"type": "query", "name": name, "label": label or name, "datasource": CH, "query": safe_sql(sql),
+         "definition": safe_sql(sql), "refresh": 1, "hide": 0, "sort": 1, "skipUrlSync": False, "multi": False,
+         "includeAll": all_value is not None, "options": [], "current": {}}
+    if all_value is not None: v["allValue"] = all_value
+    return v
+
+def var_api(name, url, root, column, params=(), label=None, all_value=None):
+    """A variable from the public API through Infinity (the plugin's "Infinity" variable query): what a chDB-only
+    deployment, without the ClickHouse datasource, can fill its dropdowns from."""
+    q = inf(url, root, params, ref="variable", columns=[(column, column, "string")])
+    v = {"type": "query", "name": name, "label": label or name, "datasource": INF,
+         "query": {"queryType": "infinity", "refId": "variable", "infinityQuery": q, "query": ""},
+         "definition": f"{url} {root}.{column}", "refresh": 1, "hide": 0, "sort": 1, "skipUrlSync": False, "multi": False,
          "includeAll": all_value is not None, "options": [], "current": {}}
     if all_value is not None: v["allValue"] = all_value
     return v
@@ -92,7 +116,14 @@ out["leaderboard"] = d.d
 REGION = var_ch("region", "SELECT DISTINCT lower(labels['region']) FROM samples WHERE metric = 'naap_exporter_build_info' AND labels['region'] != '' AND $__timeFilter(ts) ORDER BY 1", "Region", all_value="")
 ORCH = var_ch("orchestrator", "SELECT DISTINCT orchestrator FROM samples WHERE metric = 'naap_exporter_build_info' AND ('${region}' = '' OR lower(labels['region']) = '${region}') AND $__timeFilter(ts) ORDER BY 1", "Orchestrator")
 WF = var_ch("workflow", "SELECT DISTINCT workflow FROM sla_scores WHERE orchestrator = '${orchestrator}' AND workflow != '' ORDER BY 1", "Workflow", all_value="")
-d = D("naap-orchestrator", "NaaP · Orchestrator", "One orchestrator: its scores, subscores, availability, FPS, errors, probes. Workflow All = the orchestrator's own score.", [PERIOD, REGION, ORCH, WF], "now-24h")
+# The same choice from the public API, for the panels titled "(public API)": a chDB-only deployment has no ClickHouse
+# datasource, so REGION/ORCH/WF stay empty there while this one fills (orchestrators with a published score).
+API_ORCH = var_api("api_orchestrator", "/v1/leaderboard", "entries", "orchestrator", [("period", "${period}"), ("limit", "1000")],
+                   "Orchestrator (API panels)")
+d = D("naap-orchestrator", "NaaP · Orchestrator", "One orchestrator: its scores, subscores, availability, FPS, errors, probes. "
+      "Workflow All = the orchestrator's own score. ClickHouse panels follow Region/Orchestrator/Workflow (from the warehouse); "
+      "the \"(public API)\" panels follow \"Orchestrator (API panels)\", filled from /v1/leaderboard, so they work on chDB-only "
+      "deployments too.", [PERIOD, REGION, ORCH, WF, API_ORCH], "now-24h")
 SC = "period = '${period}' AND orchestrator = '${orchestrator}' AND workflow = '${workflow}' AND $__timeFilter(window_end)"
 d.panel("timeseries", "Score with its interval", [ch(f"SELECT window_end AS time, score, score_lower, score_upper FROM sla_scores WHERE {SC} AND score IS NOT NULL ORDER BY time", fmt="timeseries")], mn=0, mx=100)
 d.panel("timeseries", "Subscores (groups, 0-1)", [ch(f"""
@@ -114,10 +145,10 @@ WHERE orchestrator = '${orchestrator}' AND up = 0 AND $__timeFilter(ts) GROUP BY
 d.panel("table", "Probes (prober)", [ch("""
 SELECT model_id, outcome, count() AS probes, avg(price_per_unit) AS price_per_unit FROM probe_runs
 WHERE orchestrator = '${orchestrator}' AND $__timeFilter(started_at) GROUP BY model_id, outcome ORDER BY model_id, outcome""")], w=8)
-d.panel("table", "Latest published score (public API)", [inf("/v1/sla/compliance", "orchestrators", [("orchestrator_id", "${orchestrator}"), ("period", "${period}")], columns=[
+d.panel("table", "Latest published score (public API)", [inf("/v1/sla/compliance", "orchestrators", [("orchestrator_id", "${api_orchestrator}"), ("period", "${period}")], columns=[
   ("workflow", "workflow", "string"), ("score", "score", "number"), ("score_lower", "lower", "number"), ("score_upper", "upper", "number"),
   ("status", "status", "string"), ("config_version", "config", "string"), ("config_hash", "hash", "string")])], w=8)
-d.panel("table", "Recent scrape failures (public API)", [inf("/v1/scrapes/failures", "failures", [("orchestrator_id", "${orchestrator}"), ("time_range", "24h")], columns=[
+d.panel("table", "Recent scrape failures (public API)", [inf("/v1/scrapes/failures", "failures", [("orchestrator_id", "${api_orchestrator}"), ("time_range", "24h")], columns=[
   ("ts", "time", "timestamp_epoch"), ("error_class", "error class", "string"), ("duration_s", "duration s", "number"), ("void", "void", "number")])], w=24)
 out["orchestrator"] = d.d
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -60,18 +61,22 @@ async def run_demo(base: Settings, n: int, api_port: int, data_dir: Path, stop: 
     members = plan_fleet(n)
     probes = prober_installed()
     fleet = Fleet(members, standins=probes)
+    # Start-up INFO lines (a new warehouse's migrations, the scrape schedule) would only push the page URL off the
+    # screen; warnings and errors still show. The URL is printed once the API answers (ready below).
+    for name in ("warehouse.migrations", "scraper.schedule"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     await asyncio.to_thread(fleet.start)
     try:
-        print(f"started {n} simulated orchestrators on loopback:")
-        for m in members:
-            print(f"  {m.orchestrator}  {m.profile:<8} {m.region:<13} {m.gpus}x {m.gpu_model:<8} {m.url}"
-                  + (f"  service {m.service_uri}" if probes else ""))  # fmt: skip
-        if not probes:
-            print("(no probes: the prober extra is not installed — pip install 'naap-sla[prober]')")
-
         def ready(r: Running) -> None:
-            print(f"\npages: {r.api_url}/   (leaderboard; /network, /targets, /orchestrators/0x…)")
-            print(f"warehouse: {data_dir}")
+            # The page URL first: it is what a newcomer opens; the fleet and the API URLs follow.
+            print(f"pages: {r.api_url}/   <- open this: the leaderboard (also /network, /targets, /orchestrators/0x…)")
+            print(f"\n{n} simulated orchestrators on loopback:")
+            for m in members:
+                print(f"  {m.orchestrator}  {m.profile:<8} {m.region:<13} {m.gpus}x {m.gpu_model:<8} {m.url}"
+                      + (f"  service {m.service_uri}" if probes else ""))  # fmt: skip
+            if not probes:
+                print("(no probes: the prober extra is not installed — pip install 'naap-sla[prober]')")
+            print(f"\nwarehouse: {data_dir}")
             print(f"API:  {r.api_url}/v1/sla/compliance?period=5m")
             print(f"      {r.api_url}/v1/gpu/metrics")
             if probes:

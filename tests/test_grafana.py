@@ -1,7 +1,9 @@
 """grafana/: every dashboard validates against the schema of the schemaVersion it declares; every ClickHouse panel
 and variable query, with its template variables and the plugin's macros substituted as the plugin does, runs against
 a real chDB warehouse filled with known rows and returns rows; every Infinity panel URL, sent to the real API served on
-loopback over that warehouse, returns rows with the columns the panel reads."""
+loopback over that warehouse, returns rows with the columns the panel reads; every variable enters SQL only through
+an escaping format that ClickHouse cannot misread (a hostile region label stays a string), and the Infinity panels
+need no ClickHouse variable (chDB-only deployments)."""
 
 from __future__ import annotations
 
@@ -100,25 +102,61 @@ def ch_macros(sql: str, frm: int, to: int, interval_s: int = INTERVAL_S) -> str:
     return sql
 
 
+def percentencode(value: str) -> str:
+    """Grafana's `percentencode` format: encodeURIComponentStrict (encodeURIComponent, plus !'()* encoded), i.e.
+    everything but [A-Za-z0-9-_.~] as %XX of its UTF-8 bytes."""
+    return urllib.parse.quote(value, safe="")
+
+
+FORMATS = {"percentencode": percentencode}
+
+
 def template(text: str, values: dict[str, str], frm: int, to: int) -> str:
-    """Grafana's template variables: ${name}, $name, and the global ${__from} / ${__to} (epoch ms)."""
+    """Grafana's template variables: ${name}, ${name:format} (the formats dashboards here use), $name, and the
+    global ${__from} / ${__to} (epoch ms)."""
     values = {**values, "__from": str(frm), "__to": str(to)}
+    text = re.sub(r"\$\{(\w+):(\w+)\}", lambda m: FORMATS[m[2]](values[m[1]]), text)
     text = re.sub(r"\$\{(\w+)\}", lambda m: values[m[1]], text)
     return re.sub(r"\$(?!__)(\w+)", lambda m: values[m[1]] if m[1] in values else m[0], text)
 
 
-def resolve_variables(d: dict[str, Any], wh: Warehouse, frm: int, to: int) -> dict[str, str]:
+def infinity_rows(base: str, t: dict[str, Any], values: dict[str, str], frm: int, to: int) -> list[Any]:
+    """What an Infinity query (panel or variable) gets from the API: the rows under its root selector."""
+    assert t["url"].startswith("/") and t["url_options"]["method"] == "GET"
+    params = {p["key"]: template(p["value"], values, frm, to) for p in t["url_options"]["params"]}
+    url = base + template(t["url"], values, frm, to) + ("?" + urllib.parse.urlencode(params) if params else "")
+    with urllib.request.urlopen(url) as r:
+        assert r.status == 200, url
+        rows = json.loads(r.read())
+    for key in filter(None, t["root_selector"].split(".")):
+        rows = rows[key]
+    assert isinstance(rows, list), url
+    return rows
+
+
+def resolve_variables(d: dict[str, Any], wh: Warehouse, frm: int, to: int, base: str | None = None,
+                      only_api: bool = False) -> dict[str, str]:  # fmt: skip
     """Each variable's value as Grafana would pick it on first load: a custom variable's current value, a query
-    variable's first row (each query must return rows)."""
+    variable's first row (each query must return rows); an Infinity variable's from the API at `base`.
+    `only_api`: a chDB-only deployment (no ClickHouse datasource): ClickHouse variables stay unresolved."""
     values: dict[str, str] = {}
     for v in d.get("templating", {}).get("list", []):
         if v["type"] == "custom":
             values[v["name"]] = v["current"]["value"]
-        elif v["type"] == "query":
-            assert v["datasource"]["type"] == CH_TYPE
+        elif v["type"] == "query" and v["datasource"]["type"] == CH_TYPE:
+            if only_api:
+                continue
             rows = wh.query(ch_macros(template(v["query"], values, frm, to), frm, to)).rows
             assert rows, (d["uid"], v["name"], "variable query returned no rows")
             values[v["name"]] = str(rows[0][0])
+        elif v["type"] == "query" and v["datasource"]["type"] == INF_TYPE:
+            assert v["query"]["queryType"] == "infinity"
+            if base is None:
+                continue
+            q = v["query"]["infinityQuery"]
+            rows = infinity_rows(base, q, values, frm, to)
+            assert rows, (d["uid"], v["name"], "variable query returned no rows")
+            values[v["name"]] = str(rows[0][q["columns"][0]["selector"]])
         else:
             raise AssertionError(f"variable type {v['type']} not covered by this test")
     return values
@@ -160,14 +198,14 @@ def test_every_dashboard_validates_against_the_schema_of_its_declared_version(pa
             jsonschema.validate(broken, schema, cls=jsonschema.Draft202012Validator)
 
 
-def test_every_clickhouse_panel_query_returns_rows_from_the_warehouse(wh: Warehouse) -> None:
+def test_every_clickhouse_panel_query_returns_rows_from_the_warehouse(wh: Warehouse, base: str) -> None:
     to = int(time.time() * 1000)
     frm = to - RANGE_MS
     reader = wh.reader()  # read-only, as a Grafana user should be
     checked = 0
     for path in DASHBOARDS:
         d = dashboard(path)
-        values = resolve_variables(d, wh, frm, to)
+        values = resolve_variables(d, wh, frm, to, base)
         for panel in panels(d):
             for t in panel["targets"]:
                 if t["datasource"]["type"] != CH_TYPE:
@@ -182,26 +220,20 @@ def test_every_clickhouse_panel_query_returns_rows_from_the_warehouse(wh: Wareho
 
 
 def test_every_infinity_panel_url_returns_rows_from_the_api(wh: Warehouse, base: str) -> None:
+    """As on a chDB-only deployment: the Infinity panels' variables come from custom lists and the API only (a
+    ClickHouse variable there would stay empty, and template() fails on an unresolved one)."""
     to = int(time.time() * 1000)
     frm = to - RANGE_MS
     checked = 0
     for path in DASHBOARDS:
         d = dashboard(path)
-        values = resolve_variables(d, wh, frm, to)
+        values = resolve_variables(d, wh, frm, to, base, only_api=True)
         for panel in panels(d):
             for t in panel["targets"]:
                 if t["datasource"]["type"] != INF_TYPE:
                     continue
-                assert t["url"].startswith("/") and t["url_options"]["method"] == "GET"
-                params = {p["key"]: template(p["value"], values, frm, to) for p in t["url_options"]["params"]}
-                url = base + template(t["url"], values, frm, to) + ("?" + urllib.parse.urlencode(params) if params else "")
-                with urllib.request.urlopen(url) as r:
-                    assert r.status == 200, url
-                    body = json.loads(r.read())
-                rows = body
-                for key in filter(None, t["root_selector"].split(".")):
-                    rows = rows[key]
-                assert isinstance(rows, list) and rows, (path.name, panel["title"], url)
+                rows = infinity_rows(base, t, values, frm, to)
+                assert rows, (path.name, panel["title"], t["url"])
                 for col in t["columns"]:  # every column the panel shows is in the answer
                     value: Any = rows[0]
                     for key in col["selector"].split("."):
@@ -216,3 +248,44 @@ def test_the_macro_expansion_is_the_plugins() -> None:
     sql = ch_macros("SELECT $__timeInterval(ts) FROM t WHERE $__timeFilter(ts) AND x < $__toTime", 1_000_000, 2_000_000, 20)
     assert sql == ("SELECT toStartOfInterval(toDateTime(ts), INTERVAL 20 second) FROM t WHERE ts >= toDateTime(1000) "
                    "AND ts <= toDateTime(2000) AND x < toDateTime(2000)")
+
+
+def clickhouse_sql() -> list[tuple[str, str, str]]:
+    """(dashboard, where, SQL) of every ClickHouse panel query and variable query."""
+    out = [(name, "panel", t["rawSql"]) for name, _d, t in targets(CH_TYPE)]
+    for p in DASHBOARDS:
+        for v in dashboard(p).get("templating", {}).get("list", []):
+            if v["type"] == "query" and v["datasource"]["type"] == CH_TYPE:
+                out.append((p.name, f"variable {v['name']}", v["query"]))
+    return out
+
+
+SAFE_VAR = re.compile(r"decodeURLComponent\('\$\{\w+:percentencode\}'\)")
+
+
+def test_no_template_variable_enters_sql_unescaped() -> None:
+    """A variable's value is text from exporters (region labels) or from a crafted dashboard link: in SQL it may only
+    appear percent-encoded inside a string literal that ClickHouse decodes (Grafana's sqlstring/singlequote formats
+    leave backslashes, which ClickHouse reads as escapes). Macros ($__timeFilter, …) are the plugin's, not values."""
+    checked = 0
+    for name, where, sql in clickhouse_sql():
+        rest = SAFE_VAR.sub("", sql)
+        assert not re.search(r"\$(?!__)|\[\[", rest), (name, where, sql)
+        checked += len(SAFE_VAR.findall(sql))
+    assert checked > 0
+    # The check catches what it is for: the raw forms Grafana would interpolate as text.
+    for raw in ("region = '${region}'", "region = ${region:sqlstring}", "region = '$region'", "region = '[[region]]'"):
+        assert re.search(r"\$(?!__)|\[\[", SAFE_VAR.sub("", raw)), raw
+
+
+@pytest.mark.parametrize("hostile", ["x' OR '1'='1", "\\' OR 1=1 --", "eu-west') OR (1=1", "%27 OR 1=1"])
+def test_a_hostile_region_value_stays_a_string(wh: Warehouse, hostile: str) -> None:
+    """The orchestrator dashboard's orchestrator list filtered by a region no exporter declares: no rows and no error.
+    Interpolated as raw text, the first three would list every orchestrator (or fail to parse)."""
+    to = int(time.time() * 1000)
+    frm = to - RANGE_MS
+    d = dashboard(GRAFANA / "dashboards" / "naap-orchestrator.json")
+    orch = next(v for v in d["templating"]["list"] if v["name"] == "orchestrator")
+    sql = ch_macros(template(orch["query"], {"region": hostile}, frm, to), frm, to)
+    assert wh.reader().query(sql).rows == []
+    assert wh.reader().query(ch_macros(template(orch["query"], {"region": "eu-west"}, frm, to), frm, to)).rows  # a real one

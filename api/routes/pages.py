@@ -1,7 +1,8 @@
 """The built-in pages (api/pages): the leaderboard `/`, `/orchestrators/{address}`, `/network` and `/targets`, plus
 their static files under `/static/` (CSS, JS modules, the vendored Chart.js). docs/pages.md describes them.
 
-The HTML is fixed; the pages' JavaScript reads the public /v1 API only, so they show what any consumer gets. `embed=1`
+Errors on these routes (a malformed address, an unknown parameter, no such page) are small HTML pages with the
+status (api/errors.py error_page); /v1 keeps its JSON errors. The HTML is fixed; the pages' JavaScript reads the public /v1 API only, so they show what any consumer gets. `embed=1`
 marks the document for the iframe mode (no header, navigation or footer) before any script runs, so nothing moves as
 the page loads. Framing is allowed from anywhere (`frame-ancestors *`; no X-Frame-Options): the Explorer embeds them.
 """
@@ -17,6 +18,7 @@ from litestar import MediaType, Response, get
 from litestar.params import Parameter, PathParameter
 from litestar.static_files import create_static_files_router
 
+from api.errors import error_page
 from api.params import eth_address, short_text
 
 PAGES = resources.files("api.pages")
@@ -51,10 +53,17 @@ def leaderboard_page(embed: Embed = None, workflow: Text = None, region: Text = 
 
 @get("/orchestrators/{address:str}", include_in_schema=False, sync_to_thread=False)
 def orchestrator_page(address: Annotated[str, PathParameter(max_length=64)], embed: Embed = None, period: Text = None) -> Response[str]:
-    """One orchestrator; a malformed address is a 400 (JSON) before any page is served."""
+    """One orchestrator; a malformed address is a 400 (a small HTML page, api/errors.py) before any page is served."""
     eth_address(address, "address")
     short_text(period, "period", 16)
     return _page("orchestrator.html", embed)
+
+
+@get("/orchestrators", include_in_schema=False, sync_to_thread=False)
+def orchestrators_index() -> Response[str]:
+    """No list of orchestrators at this path (the leaderboard is one): a 404 page that says where to look."""
+    return error_page(404, "no page here: the leaderboard at / lists the orchestrators; one orchestrator's page is "
+                           "/orchestrators/0x followed by its 40-hex-digit address")  # fmt: skip
 
 
 @get("/network", include_in_schema=False, sync_to_thread=False)
@@ -72,4 +81,4 @@ static_router = create_static_files_router(
     path="/static", directories=[STATIC_DIR], include_in_schema=False, name="pages-static",
     cache_control=None, send_as_attachment=False,
 )
-PAGE_ROUTES = [leaderboard_page, orchestrator_page, network_page, targets_page, static_router]
+PAGE_ROUTES = [leaderboard_page, orchestrators_index, orchestrator_page, network_page, targets_page, static_router]

@@ -86,8 +86,8 @@ export function options(select, values, current, labels = {}) {
 }
 
 // Workflows seen offered in the last week plus the config's named ones (model ids), deduplicated by model id.
-export async function workflowList(targets) {
-  const caps = await apiAll("/v1/network/capabilities", { time_range: "7d" }, "capabilities").catch(() => []);
+export async function workflowList(targets, caps = null) {
+  caps = caps || await apiAll("/v1/network/capabilities", { time_range: "7d" }, "capabilities").catch(() => []);
   const seen = new Map();
   for (const c of caps) seen.set(c.model_id, c.workflow);
   for (const w of targets.workflows) if (w.workflow !== "default" && !seen.has(w.workflow.split("/").pop())) seen.set(w.workflow.split("/").pop(), w.workflow);
@@ -110,6 +110,13 @@ export function chart(box, config) {
   const points = (config.data.datasets || []).reduce((n, d) => n + (d.data || []).length, 0);
   holder.dataset.points = String(points);
   if (!points) { holder.append(el("div", { class: "empty" }, config.emptyText || "no data yet")); return null; }
+  // One distinct time (a lone point, or a lone point with its objective line): Chart.js would stretch the linear
+  // axis over ±years; show `config.xPad` ms either side of it instead (the page passes its period).
+  const xs = new Set((config.data.datasets || []).flatMap((d) => (d.data || []).map((p) => p.x)).filter((x) => x !== undefined));
+  if (xs.size === 1 && config.xPad) {
+    const x = [...xs][0], sc = ((config.options = config.options || {}).scales = config.options.scales || {});
+    sc.x = Object.assign(sc.x || timeAxis(), { min: x - config.xPad, max: x + config.xPad });
+  }
   const canvas = el("canvas", { role: "img", "aria-label": config.label || "chart" });
   holder.append(canvas);
   config.options = Object.assign({ responsive: true, maintainAspectRatio: false, animation: false,
