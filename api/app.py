@@ -72,7 +72,8 @@ def create_app(
         cors_config=CORSConfig(
             allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy"],
+            expose_headers=["ETag", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
+                            "X-Score-Period"],
         ),
         # Rate limit first (it counts cached answers too), then strict parameters, ETags and the response cache.
         middleware=[rate_limit.middleware,

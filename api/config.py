@@ -14,6 +14,10 @@ class ApiSettings(Section):
     port: int = Field(8000, ge=0, le=65535, description="API port (0 picks a free one).")
     cors_origins: list[str] = Field(default_factory=lambda: ["*"], description="Origins allowed to embed the API (CORS).")
     rate_limit_per_minute: int = Field(600, ge=1, description="Public requests per client per minute.")
+    forwarded_allow_ips: list[str] = Field(default_factory=list, description="Reverse proxies (IP addresses or "
+                                           "networks, or \"*\") whose X-Forwarded-For / X-Forwarded-Proto headers the "
+                                           "API trusts as the client's address (the rate limit's key). Empty (the "
+                                           "default): forwarded headers are ignored and a client is its socket's peer.")  # fmt: skip
     query_timeout_s: float = Field(
         10.0, ge=1, le=300, description="Server-side time limit of one API query (read-only); past it the API answers 503."
     )
@@ -42,6 +46,13 @@ class ApiSettings(Section):
     auth_token_leeway_s: int = Field(5, ge=0, description="Tolerance on token times.")
     auth_jwt_secret: SecretStr | None = Field(None, description="HS256 key of the tokens, at least 32 bytes; unset: 32 "
                                               "random bytes per process (tokens die with it).")  # fmt: skip
+
+    def server_kwargs(self) -> dict[str, Any]:
+        """uvicorn.Config keyword arguments for the proxy headers: off unless forwarded_allow_ips names a proxy
+        (uvicorn's own default trusts X-Forwarded-For from 127.0.0.1, so any local process could pick its address)."""
+        if not self.forwarded_allow_ips:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": list(self.forwarded_allow_ips)}
 
     def auth_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of api.auth.AuthConfig these settings give."""

@@ -2,7 +2,10 @@
 
 1. **Unknown query parameters are a 400** naming them (a typo such as `?orchestator=` must not silently return
    everything). The parameters a route accepts are read from its handler's signature, so they are the ones its
-   OpenAPI documents. `/healthz`, `/metrics`, `/docs` and `/schema` are left alone.
+   OpenAPI documents. So is a parameter given twice (`limit=1&limit=2`: which one was meant?) and, on `/v1/`
+   routes, a parameter given empty (`o_wallet=` is not "no filter": leave it out). The Explorer's `/api/*` routes
+   keep the leaderboard API's leniency (an empty parameter is no filter there). `/healthz`, `/metrics`, `/docs` and
+   `/schema` are left alone.
 2. **Conditional requests and a response cache.** A 200 answer to a GET gets a strong `ETag` (sha256 of the body);
    `If-None-Match` with a current ETag answers 304 without a body. Public answers (`Cache-Control: public, ...`, set
    by the route: `immutable` for a closed window, a short `max-age` for an open one) of requests without an
@@ -138,6 +141,20 @@ def _cache_key(scope: Scope) -> str:
     return scope["path"] + "?" + "&".join(f"{k}={v}" for k, v in items)
 
 
+def _check_values(path: str, pairs: list[tuple[str, str]]) -> None:
+    """400 for a parameter given more than once and, on /v1/ routes, for one given empty."""
+    seen: set[str] = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise BadRequest(f"query parameter {k[:40]!r} is given more than once; give it once")
+        seen.add(k)
+    if path.startswith("/v1/"):
+        empty = sorted(k for k, v in pairs if v == "")
+        if empty:
+            raise BadRequest(f"query parameter {empty[0][:40]!r} is empty: give a value, or leave it out for no filter "
+                             "(or the default)")  # fmt: skip
+
+
 class ApiMiddleware(ASGIMiddleware):
     """Strict query parameters, ETags / 304 and the response cache (module docstring)."""
 
@@ -151,12 +168,14 @@ class ApiMiddleware(ASGIMiddleware):
         query = scope.get("query_string", b"")
         if query:
             allowed = _allowed(scope["route_handler"]) - set(scope.get("path_params", {}))
-            given = {k for k, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
+            pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            given = {k for k, _ in pairs}
             unknown = sorted(given - allowed)
             if unknown:
                 known = ", ".join(sorted(allowed)) or "none"
                 raise BadRequest(f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
                                  f"{', '.join(repr(u[:40]) for u in unknown[:10])}; this route accepts: {known}")  # fmt: skip
+            _check_values(scope["path"], pairs)
         if scope["method"] != "GET":
             await next_app(scope, receive, send)
             return

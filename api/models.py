@@ -157,7 +157,7 @@ class StreamFigures(_S):
     started: float | None
     stream_seconds: float | None
     inference_minutes: float | None
-    avg_concurrent: float | None
+    avg_concurrent: Annotated[float | None, _d("stream_seconds / the seconds of the window up to min(its end, now).")]
     samples: Samples
 
 
@@ -425,7 +425,10 @@ class DemandRow(_S):
     stream_seconds: float | None
     inference_minutes: float | None
     inference_minutes_by_gpu_model: dict[str, float]
-    avg_concurrent_streams: float | None
+    avg_concurrent_streams: Annotated[float | None, _d(
+        "stream_seconds / the seconds of the interval the data covers: window_start to min(window_end, now). An "
+        "interval still open (the current hour) is averaged over the time that has passed, not its whole length; "
+        "null when it has not started.")]
     capacity_rate: Annotated[float | None, _d("In-use / (in-use + idle) runner container minutes.")]
     capacity_in_use_minutes: float | None
     capacity_idle_minutes: float | None
@@ -609,3 +612,123 @@ class DatasetEntry(_S):
 
 class DatasetsResponse(Page):
     datasets: list[DatasetEntry]
+
+
+# ------------------------------------------------------------------------------------------------ /v1/scrapes/failures
+
+
+class ScrapeFailure(_S):
+    ts: Annotated[Ms, _d("When the scrape ran.")]
+    orchestrator: Orchestrator
+    instance: Annotated[str, _d("The exporter instance scraped (host:port).")]
+    error_class: Annotated[str, _d("connect, timeout, http_5xx, identity, parse, ... (docs/scraper.md).")]
+    duration_s: Annotated[float, _d("How long the scrape took, seconds.")]
+    void: Annotated[int, _d("1: the scraper's own fault, not counted against availability; else 0.")]
+
+
+class ScrapeFailuresResponse(Page):
+    orchestrator: Annotated[str | None, _d("The orchestrator asked for; null for every orchestrator.")]
+    time_range: Annotated[str, _d("As asked.")]
+    window_start: Ms
+    window_end: Ms
+    time_window: TimeWindow
+    scheduled: Annotated[int, _d("Scrapes run in the window.")]
+    failed: Annotated[int, _d("Of those, failed.")]
+    by_class: Annotated[dict[str, int], _d("Failed scrapes by error class.")]
+    failures: Annotated[list[ScrapeFailure], _d("The failures of this page, newest first.")]
+
+
+# ------------------------------------------------------------------------------------------------ /v1/sla/targets
+
+
+class SlaTargetsResponse(_S):
+    config_version: str
+    config_hash: Annotated[str, _d("sha256 of the config's canonical JSON.")]
+    scoring_version: str
+    periods: Annotated[dict[str, dict[str, Any]], _d("Per period: seconds, step_s and (v1) min_coverage.")]
+    weights: Annotated[dict[str, float], _d("Group weights of the score.")]
+    workflows: Annotated[list[dict[str, Any]], _d("Per workflow (`workflow`: pipeline/model_id, a model_id or "
+                                                  "default): output_fps and (v1) p2ff_s, startup_s bounds.")]
+    config: Annotated[dict[str, Any], _d("The whole config, canonical.")]
+    source: Annotated[str, _d("Where the configs live.")]
+
+
+# ------------------------------------------------------------------------------------------------ /v1/discovery
+
+
+class HttpSdGroup(_S):
+    """One Prometheus http_sd target group (https://prometheus.io/docs/prometheus/latest/http_sd/)."""
+
+    targets: Annotated[list[str], _d("host:port of the target.")]
+    labels: Annotated[dict[str, str], _d("__scheme__, __metrics_path__, orchestrator, naap_source, ...")]
+
+
+class DiscoveredTarget(_S):
+    url: str
+    orchestrator: Annotated[str, _d("Orchestrator eth address, lowercase (\"\" when unknown).")]
+    source: Annotated[str, _d("chain, config or file.")]
+
+
+class RefusedTarget(DiscoveredTarget):
+    reason: Annotated[str, _d("loopback, private, no_service_uri, malformed_service_uri, inactive, ...")]
+
+
+class DiscoveryTargetsResponse(_S):
+    walks: Annotated[int, _d("Discovery walks since start.")]
+    failures: Annotated[int, _d("Walks that failed (the last good targets stay in use).")]
+    source_failures: Annotated[dict[str, int], _d("Failed reads by source kind.")]
+    snapshot_id: Annotated[str | None, _d("The latest walk's snapshot; null before the first.")]
+    accepted: list[DiscoveredTarget]
+    refused: list[RefusedTarget]
+    ts_ms: Annotated[int | UnsetType, _d("When the latest walk ended (epoch ms).")] = UNSET
+    blocks: Annotated[dict[str, int] | UnsetType, _d("Chain block each chain source was read at.")] = UNSET
+    failed_sources: Annotated[list[str] | UnsetType, _d("Source kinds that failed in the latest walk.")] = UNSET
+
+
+# ------------------------------------------------------------------------------------------------ /v1/prober
+
+
+class ProberResponse(_S):
+    """The prober's status (prober/status.py) plus what the warehouse stores; further status fields may appear."""
+
+    enabled: Annotated[bool, _d("Whether this API process runs the prober.")]
+    running: bool
+    alg: Annotated[str, _d("Signature algorithm of the results: ed25519.")]
+    public_key: Annotated[str | None, _d("The prober's ed25519 public key (hex); null when unknown.")]
+    period: Annotated[dict[str, Any] | None, _d("The current period: id, start, end, seed and its derivation.")]
+    schedule: Annotated[dict[str, Any] | None, _d("The schedule's fairness facts.")]
+    stored_periods: Annotated[list[dict[str, Any]], _d("The latest periods stored in the warehouse.")]
+    seed_domain: Annotated[str, _d("The domain string the period seed is derived with.")]
+    next_seed_from: Annotated[dict[str, Any] | UnsetType, _d("What the next period's seed chains from.")] = UNSET
+    passes: Annotated[int | UnsetType, _d("Probe passes run since start.")] = UNSET
+    pass_errors: Annotated[int | UnsetType, _d("Passes that failed.")] = UNSET
+    last_pass: Annotated[dict[str, Any] | None | UnsetType, _d("The last pass's summary.")] = UNSET
+    last_pass_ended_ms: Annotated[int | None | UnsetType, _d("When the last pass ended (epoch ms).")] = UNSET
+
+
+class ProbeEnvelope(_S):
+    alg: str
+    public_key: str
+    result: Annotated[dict[str, Any], _d("The probe result.")]
+    signature: Annotated[str, _d("ed25519 signature (docs/prober.md#signatures).")]
+    result_json: Annotated[str | UnsetType, _d("The exact canonical JSON text that was signed.")] = UNSET
+
+
+class ProberResultsResponse(_S):
+    period_id: Annotated[str | None, _d("The period; null when none is stored.")]
+    count: int
+    results: list[ProbeEnvelope]
+
+
+class CrosscheckWindow(_S):
+    start_ms: Ms
+    end_ms: Ms
+    seconds: int
+
+
+class CrosscheckResponse(_S):
+    window: CrosscheckWindow
+    thresholds: Annotated[dict[str, Any], _d("The tolerances a disagreement is flagged past.")]
+    count: Annotated[int, _d("Orchestrator × model pairs compared.")]
+    flagged: Annotated[int, _d("Pairs with at least one flag.")]
+    pairs: Annotated[list[dict[str, Any]], _d("Per orchestrator × model: probe figures, self-report, flags.")]

@@ -13,7 +13,7 @@ MAX_RANGE_S = 31 * 86400
 
 
 def duration_s(value: str, name: str, max_s: int = MAX_RANGE_S) -> int:
-    m = _DURATION.match(value.strip())
+    m = _DURATION.fullmatch(value)
     if not m:
         raise BadRequest(f"{name} must look like 90s, 15m, 1h or 7d; got {value[:40]!r}")
     secs = int(m.group(1)) * _UNIT_S[m.group(2)]
@@ -23,9 +23,13 @@ def duration_s(value: str, name: str, max_s: int = MAX_RANGE_S) -> int:
 
 
 def eth_address(value: str | None, name: str) -> str | None:
+    """An address in any case, its prefix too (0x or 0X), served lowercase; None when absent. (An empty value never
+    gets here on /v1 routes: api/middleware.py refuses it; the Explorer's routes read it as no filter.)"""
     if value is None or value == "":
         return None
-    if not is_eth_address(value):
+    if value[:2] == "0X":
+        value = "0x" + value[2:]
+    if len(value) != 42 or not is_eth_address(value):  # 42: the regex's $ would let a trailing newline by
         raise BadRequest(f"{name} must be a 0x-prefixed 20-byte hex address; got {value[:60]!r}")
     return value.lower()
 

@@ -5,7 +5,9 @@ caching decisions and the errors every data route documents.
   15 minutes, ending now) or an ISO 8601 interval of two RFC 3339 times ("2026-01-01T00:00:00Z/2026-01-01T01:00:00Z"),
   the form every response's `time_window` has, so a window read once can be asked for again.
 - A **cursor** is opaque to clients: base64url of the sort key of the last item served and a fingerprint of the
-  query it belongs to (a cursor of another query is a 400).
+  query it belongs to (a cursor of another query is a 400), sealed with an HMAC-SHA256 under a key drawn per process:
+  only cursors this process issued are read (an altered, hand-made or pre-restart cursor is a 400), and the key is
+  still checked element by element against the route's sort key (its length and each element's type).
 - A **closed** window can no longer change: its answer is sent `Cache-Control: public, max-age=31536000, immutable`;
   an open one gets a short max-age (api.cache_open_max_age_s).
 """
@@ -13,9 +15,13 @@ caching decisions and the errors every data route documents.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import json
+import math
 import re
+import secrets
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
@@ -51,9 +57,10 @@ def time_window(start_ms: int, end_ms: int) -> str:
 
 
 def instant_ms(value: str, name: str) -> int:
-    """An RFC 3339 time with a zone (Z or ±hh:mm) or an integer of epoch milliseconds."""
-    v = value.strip()
-    if _EPOCH_MS.match(v):
+    """An RFC 3339 time with a zone (Z or ±hh:mm) or an integer of epoch milliseconds; no surrounding spaces (a value
+    is echoed as given, so " 1h" is refused rather than answered as 1h)."""
+    v = value
+    if _EPOCH_MS.fullmatch(v):
         return int(v)
     try:
         dt = datetime.fromisoformat(v)
@@ -71,8 +78,8 @@ def instant_ms(value: str, name: str) -> int:
 def window(time_range: str, max_s: int, now: int | None = None, name: str = "time_range") -> tuple[int, int]:
     """``(start_ms, end_ms)`` of a trailing length ("15m") or an ISO 8601 interval ("start/end")."""
     now = now_ms() if now is None else now
-    text = time_range.strip()
-    m = _TRAILING.match(text)
+    text = time_range
+    m = _TRAILING.fullmatch(text)
     if m:
         secs = int(m.group(1)) * _UNIT_S[m.group(2)]
         if not 1 <= secs <= max_s:
@@ -98,8 +105,8 @@ def region(value: str | None, name: str = "region") -> str | None:
     """A region filter, normalised to lower case."""
     if value is None or value == "":
         return None
-    v = value.strip().lower()
-    if not _REGION.match(v):
+    v = value.lower()
+    if not _REGION.fullmatch(v):
         raise BadRequest(f"{name} must be letters, digits, '.', '_' or '-' (at most 64); got {value[:40]!r}")
     return v
 
@@ -114,7 +121,7 @@ def workflow(value: str | None, name: str = "workflow") -> str | None:
     """A workflow filter: "pipeline/model_id" or a model_id alone."""
     if value is None or value == "":
         return None
-    if not _WORKFLOW.match(value):
+    if not _WORKFLOW.fullmatch(value):
         raise BadRequest(f"{name} must be pipeline/model_id or a model_id (letters, digits and ._:+/-); got {value[:40]!r}")
     return value
 
@@ -132,35 +139,82 @@ def _fingerprint(request: Request) -> str:
     return hashlib.sha256(repr((request.url.path, items)).encode()).hexdigest()[:16]
 
 
-def encode_cursor(request: Request, key: Sequence[Any]) -> str:
-    raw = json.dumps({"k": list(key), "f": _fingerprint(request)}, separators=(",", ":")).encode()
+# The sealing key: per process, never stored; cursors do not outlive the process that issued them.
+_CURSOR_KEY = secrets.token_bytes(32)
+_MAC_BYTES = 16
+_INVALID_CURSOR = "cursor is not valid: pass the next_cursor of a previous page unchanged"
+_INT64 = (-(2**63), 2**63 - 1)
+
+KeyTypes = Sequence[type | tuple[type, ...]]
+"""The shape of a route's sort key: one entry per element, the type(s) it may have (str, int, float, type(None))."""
+
+
+def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(request: Request, cursor: str | None) -> list[Any] | None:
-    """The key after which the page starts, or None for the first page. 400 for a cursor that is not one of ours or
-    belongs to another query."""
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(raw: bytes) -> bytes:
+    return hmac.new(_CURSOR_KEY, raw, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def seal_cursor(payload: dict[str, Any]) -> str:
+    """A cursor of `payload` ({"k": key, "f": fingerprint}) as this process issues it: base64url(JSON).base64url(MAC)."""
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return f"{_b64(raw)}.{_b64(_mac(raw))}"
+
+
+def encode_cursor(request: Request, key: Sequence[Any]) -> str:
+    return seal_cursor({"k": list(key), "f": _fingerprint(request)})
+
+
+def _key_fits(key: Any, types: KeyTypes) -> bool:
+    """`key` is a list of exactly len(types) JSON scalars, each of its declared type (a bool is no int; floats are
+    finite; ints fit Int64, as the warehouse's keyset parameters need)."""
+    if not isinstance(key, list) or len(key) != len(types):
+        return False
+    for v, t in zip(key, types):
+        if isinstance(v, bool) or not isinstance(v, t):
+            return False
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        if isinstance(v, int) and not _INT64[0] <= v <= _INT64[1]:
+            return False
+    return True
+
+
+def decode_cursor(request: Request, cursor: str | None, types: KeyTypes) -> list[Any] | None:
+    """The key after which the page starts, or None for the first page. 400 for a cursor this process did not issue
+    (its MAC does not match), whose key is not of the route's shape `types`, or that belongs to another query."""
     if not cursor:
         return None
     try:
         if len(cursor) > 2048:
             raise ValueError
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        key, fp = data["k"], data["f"]
-        if not isinstance(key, list):
+        body, dot, mac = cursor.partition(".")
+        raw = _unb64(body)
+        if not dot or not hmac.compare_digest(_unb64(mac), _mac(raw)):
             raise ValueError
-    except (ValueError, KeyError, TypeError):
-        raise BadRequest("cursor is not valid: pass the next_cursor of a previous page unchanged") from None
+        data = json.loads(raw)
+        key, fp = data["k"], data["f"]
+        if not _key_fits(key, types) or not isinstance(fp, str):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error):
+        raise BadRequest(_INVALID_CURSOR) from None
     if fp != _fingerprint(request):
         raise BadRequest("cursor belongs to another query: keep the other parameters as they were")
     return key
 
 
 def page(items: Sequence[T], key: Callable[[T], Sequence[Any]], request: Request, cursor: str | None,
-         limit: int) -> tuple[list[T], str | None]:  # fmt: skip
+         limit: int, types: KeyTypes) -> tuple[list[T], str | None]:  # fmt: skip
     """Keyset pagination over `items` sorted by `key`: the items after the cursor's key, at most `limit`, and the
-    next cursor (None on the last page). `key` values must be JSON scalars (str, int, float, None sorts first)."""
-    after = decode_cursor(request, cursor)
+    next cursor (None on the last page). `key` values must be JSON scalars (str, int, float, None sorts first) of the
+    shape `types` (a cursor whose key is of another shape is a 400, never a comparison of unlike types)."""
+    after = decode_cursor(request, cursor, types)
     ordered = sorted(items, key=lambda x: _sortable(key(x)))
     if after is not None:
         a = _sortable(after)

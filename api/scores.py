@@ -37,6 +37,34 @@ def default_period(config: Any, preferred: str) -> str:
     return max(day, key=lambda p: config.periods[p]) if day else next(iter(config.periods))
 
 
+def has_data(row: Mapping[str, Any]) -> bool:
+    """A published score that is not insufficient_data and has a value."""
+    return row["status"] != INSUFFICIENT and row["score"] is not None
+
+
+def answering_period(wh: Any, config: Any, f: Any, since_ms: int | None = None,
+                     until_ms: int | None = None) -> tuple[str, int | None, list[dict[str, Any]]]:  # fmt: skip
+    """The longest period of at most a day (24h, else 1h, else 5m with the shipped configs) whose latest published
+    window (ending in ``(since_ms, until_ms]``) holds a score with data matching the filter `f` (api.reads.ScoreFilter),
+    with that window's end and rows. A fresh deployment publishes its short periods first: the 24 h period needs
+    half a day of coverage before its scores have data. When no period has data, the longest period that has a
+    window (its rows all insufficient), else the config's default period with no window: (period, None, [])."""
+    from api.reads import latest_window_end, scores_at  # api.reads is the data layer; imported here to keep it lazy
+
+    day = sorted((p for p, s in config.periods.items() if s <= 86400), key=lambda p: -config.periods[p])
+    fallback: tuple[str, int | None, list[dict[str, Any]]] | None = None
+    for p in day or [default_period(config, "24h")]:
+        end = latest_window_end(wh, p, config.version, until_ms=until_ms)
+        if end is None or (since_ms is not None and end <= since_ms):
+            continue
+        rows = scores_at(wh, p, config.version, end, f)
+        if any(has_data(r) for r in rows):
+            return p, end, rows
+        if fallback is None:
+            fallback = (p, end, rows)
+    return fallback or (default_period(config, "24h"), None, [])
+
+
 def window_end_param(value: str | None) -> int | None:
     return None if value is None or value == "" else instant_ms(value, "window_end")
 

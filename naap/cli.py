@@ -446,7 +446,7 @@ def api(config: str | None, host: str | None, port: int | None, warehouse: str |
     click.echo(f"API {url}  docs {url}/docs")
     try:
         app = create_app(wh.reader(settings.api.query_timeout_s), sla, settings.api)
-        uvicorn.Server(uvicorn.Config(app, log_level="critical")).run(sockets=[sock])
+        uvicorn.Server(uvicorn.Config(app, log_level="critical", **settings.api.server_kwargs())).run(sockets=[sock])
     finally:
         wh.close()
 
@@ -557,6 +557,12 @@ def replay(config: str | None, from_: str | None, to: str | None, orchestrator: 
             orch = eth_address(orchestrator)
         except ValueError as e:
             raise click.UsageError(f"--orchestrator {e}") from None
+    if period is not None:
+        from scoring.sla_config import released_configs
+
+        known = sorted({p for cfg in released_configs().values() for p in cfg.periods})
+        if period not in known:
+            raise click.UsageError(f"--period {period!r} is no period of any released SLA config ({', '.join(known)})")
     settings = _settings(config, _warehouse_overrides(warehouse, data_dir))
     try:
         wh = open_warehouse(settings.warehouse, migrate=False, holder="naap replay", create=False)
@@ -723,6 +729,13 @@ def slo(ctx: click.Context, config: str | None, at_ms: int | None, orchestrator:
     from warehouse.client import WarehouseError
     from warehouse.migrations import open_warehouse
 
+    if orchestrator:
+        from exporter.common.eth import eth_address
+
+        try:
+            orchestrator = eth_address(orchestrator.lower())  # a filter: any case, as before
+        except ValueError as e:
+            raise click.UsageError(f"--orchestrator {e}") from None
     settings = _settings(config, _warehouse_overrides(warehouse, data_dir))
     sla = _sla_v1(settings)
     at = at_ms if at_ms is not None else now_ms()
@@ -822,6 +835,13 @@ def probe(ctx: click.Context, config: str | None, given: tuple[str, ...], target
     settings = _settings(config, overrides)
     if target_files:
         settings.discovery.target_files = [*settings.discovery.target_files, *map(Path, target_files)]
+    from discovery.safety import url_refusal
+
+    for t in targets:  # the prober's own address rules refuse it: the command line's mistake, never a probe result
+        reason = url_refusal(f"https://{t.target}", settings.prober.allow_loopback)
+        if reason is not None:
+            hint = " (add --allow-loopback for a local orchestrator)" if reason == "loopback" else ""
+            raise click.UsageError(f"--target {t.target[:80]!r}: refused by the prober's address rules: {reason}{hint}")
     use_discovery = not no_discovery and bool(settings.discovery.targets or settings.discovery.target_files or settings.discovery.chain)
     if not targets and not use_discovery:
         raise click.UsageError("nothing to probe: give --target HOST:PORT, --targets FILE or discovery settings in --config")

@@ -193,6 +193,8 @@ class Collector:
         fetcher, self.telemetry = parts.fetcher, parts.telemetry
         self.scraper, self.schedule = parts.scraper, parts.schedule
         self.telemetry.registry.register(DiscoveryTelemetry(self.discovery))
+        if self.probing is not None:  # naap_prober_*: the prober's own health (prober/telemetry.py)
+            self.probing.telemetry.register(self.telemetry.registry)
         if self.with_scoring and is_v1(self.sla_config):  # published scores and error budgets on /metrics
             register_score_metrics(self.telemetry.registry, wh.reader(s.api.query_timeout_s), self.sla_config)
         writer_task: asyncio.Task | None = None
@@ -283,7 +285,8 @@ class Collector:
         app = create_app(wh.reader(s.query_timeout_s), self.sla_config, s, discovery=self.discovery,
                          prober=self.probing.status if self.probing is not None else None)  # fmt: skip
         app.state["metrics_registry"] = self.telemetry.registry if self.telemetry else None  # GET /metrics
-        config = uvicorn.Config(app, host=s.host, port=s.port, log_level="critical", access_log=False, lifespan="on")
+        config = uvicorn.Config(app, host=s.host, port=s.port, log_level="critical", access_log=False, lifespan="on",
+                                **s.server_kwargs())  # proxy headers: only from api.forwarded_allow_ips
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
         while not server.started:

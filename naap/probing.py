@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -24,6 +25,7 @@ from exporter.common.clock import now_ms
 from naap.settings import Settings
 from prober.config import ProberSettings
 from prober.status import ProberStatus
+from prober.telemetry import ProberTelemetry
 from prober.targets import OrchestratorTarget, Unprobed, from_snapshot
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class Probing:
         self.prober = _build(self.settings)
         self.status = ProberStatus(self.settings, self.prober.public_key, datasets=[ds.ref for ds in self.prober.datasets])
         self.unprobed = Unprobed()
+        self.telemetry = ProberTelemetry()  # naap_prober_* on the collector's /metrics (registered by the collector)
         self._task: asyncio.Task | None = None
 
     def attach(self, warehouse: Any, writer: Any) -> None:
@@ -105,6 +108,7 @@ class Probing:
         """One pass (never raises; a pass already running makes this one skipped)."""
         if self._task is not None and not self._task.done():
             log.warning("prober: the previous pass is still running; period skipped")
+            self.telemetry.period_skipped()
             return
         pid, _ = current_period(self.settings)
         if pid == self.status.previous_period_id:
@@ -132,18 +136,25 @@ class Probing:
         seed = period_seed(pid, st.previous_digest)
         st.period_id, st.seed, st.running = pid, seed, True
         st.seed_from_period_id, st.seed_from_digest = st.previous_period_id, st.previous_digest
+        tm = self.telemetry
+        tm.running.set(1)
+        t0 = time.monotonic()
         try:
             report = await self.prober.run_pass(targets, pid, seed)
             add_results(self.writer, report.envelopes, seed)
         except asyncio.CancelledError:
             log.warning("prober: the pass of period %s was stopped; its results are not written", pid)
+            tm.pass_ended("stopped")
             raise
         except Exception:  # a bug of ours must never stop the collector
             st.pass_errors += 1
+            tm.pass_ended("failed")
             log.exception("prober: the pass of period %s failed", pid)
             return
         finally:
             st.running = False
+            tm.running.set(0)
+        tm.pass_done(report, time.monotonic() - t0)
         st.passes += 1
         st.last_pass, st.last_pass_ended_ms = report.summary(), now_ms()
         st.previous_period_id, st.previous_digest = pid, results_digest(report.results)
@@ -210,11 +221,11 @@ async def probe_once(settings: Settings, given: list[OrchestratorTarget], store:
 
 def summary_line(r: dict[str, Any]) -> str:
     """One human line of a result (stderr of `naap probe`)."""
-    def ms(k: str) -> str:
+    def ms(k: str) -> str:  # "-" alone when there is no value (no unit on nothing)
         v = r.get(k)
-        return "-" if v is None else f"{v:.0f}"
+        return "-" if v is None else f"{v:.0f}ms"
 
     what = r.get("error_class") or "ok"
     return (f"{r.get('orchestrator') or r.get('target')} {r.get('model_id') or '-'} {r.get('outcome')} {what} "
-            f"fault={r.get('fault')} startup={ms('startup_ms')}ms e2e_p50={ms('e2e_p50_ms')}ms p2ff={ms('p2ff_ms')}ms "
+            f"fault={r.get('fault')} startup={ms('startup_ms')} e2e_p50={ms('e2e_p50_ms')} p2ff={ms('p2ff_ms')} "
             f"fps={r.get('output_fps') if r.get('output_fps') is not None else '-'}")  # fmt: skip

@@ -11,14 +11,22 @@ that the prober's own outages and unscoreable inputs never lower an orchestrator
 | `bad_request` | a valid item was refused with 400/402/403 (payment, credentials: the prober's request) | prober |
 | `tls_pin_mismatch` | the certificate differs from the one pinned on first use | excluded |
 | `tls` | TLS handshake or verification against the pinned certificate failed | orchestrator |
-| `refused_address` | the service URI or a channel URL points at an address the safety rules refuse | orchestrator |
+| `refused_address` | the service URI or a channel URL points at an address the prober's own address rules refuse (loopback, private, metadata…): a refusal by policy, not something the orchestrator failed | excluded |
+| `dns` | the service host name does not resolve (no such name, or no address): no gateway can reach it | orchestrator |
+| `dns` | the prober's resolver did not answer (temporary failure, EAI_AGAIN): the prober's network | prober |
+| `connect` | the TCP connection was refused, reset during connect, or the host/network unreachable (the scraper's name) | orchestrator |
 | `timeout` | info, start or first output past its deadline; output stalled past the swap threshold | orchestrator |
-| `orchestrator_reset` | connection refused/reset by the orchestrator, gRPC UNAVAILABLE, > N trickle read errors | orchestrator |
+| `orchestrator_reset` | an established connection was reset by the orchestrator, gRPC UNAVAILABLE after the handshake, > N trickle read errors | orchestrator |
 | `runner_disconnect` | the output channel closed or vanished mid-stream; a runner `restart` event | orchestrator |
 | `model_error` | start 5xx; a runner `error` event or `ERROR` state; undecodable output | orchestrator |
 | `unknown` | a malformed reply (bad JSON, missing channel URLs) or anything else the orchestrator did | orchestrator |
 | `prober_error` | the prober's own fault: event loop stalled (CPU), its signer unreachable, no signer for a priced orchestrator, its own bug | prober |
 | `gateway_reset` | in the seed taxonomy; a direct client never resets a stream, so probes do not produce it | — |
+
+A DNS failure is the orchestrator's when its name does not exist or has no address (it registered a name no
+gateway can resolve), and the prober's when the resolver itself failed to answer; a whole period in which every
+probe failed to reach its orchestrator (`connect`, `dns`, `orchestrator_reset`, `timeout`, `tls`) is the prober's
+anyway (prober/schedule.py's void rule).
 
 Exceptions here are internal to a probe: `run_probe` turns every one into a ProbeResult.
 """
@@ -37,11 +45,13 @@ TLS = "tls"
 TLS_PIN_MISMATCH = "tls_pin_mismatch"
 BAD_REQUEST = "bad_request"
 REFUSED_ADDRESS = "refused_address"
+DNS = "dns"
+CONNECT = "connect"
 PROBER_ERROR = "prober_error"
 
 ALL = (
     TIMEOUT, MODEL_ERROR, RUNNER_DISCONNECT, CAPACITY, GATEWAY_RESET, ORCHESTRATOR_RESET, UNKNOWN,
-    NO_CAPACITY, TLS, TLS_PIN_MISMATCH, BAD_REQUEST, REFUSED_ADDRESS, PROBER_ERROR,
+    NO_CAPACITY, TLS, TLS_PIN_MISMATCH, BAD_REQUEST, REFUSED_ADDRESS, DNS, CONNECT, PROBER_ERROR,
 )  # fmt: skip
 
 # Who was at fault.
@@ -71,3 +81,14 @@ class ProbeFailure(Exception):
         self.error_class = error_class
         self.fault = fault
         self.message = message[:500]
+
+
+def dns_failure(host: str, e: BaseException | None) -> ProbeFailure:
+    """The `dns` failure of `host` not resolving (`e` the resolver's error, None when it resolved to nothing):
+    the prober's fault when its resolver did not answer (EAI_AGAIN), the orchestrator's otherwise (table above)."""
+    import socket
+
+    if isinstance(e, socket.gaierror) and e.errno == socket.EAI_AGAIN:
+        return ProbeFailure(DNS, PROBER, f"cannot resolve {host[:120]}: the prober's resolver did not answer ({e})")
+    why = "no address" if e is None else (getattr(e, "strerror", None) or str(e) or type(e).__name__)
+    return ProbeFailure(DNS, ORCHESTRATOR, f"cannot resolve {host[:120]}: {why}")

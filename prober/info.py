@@ -209,13 +209,13 @@ async def get_orchestrator_info(
     """Ask `target` ("host:port") for its OrchestratorInfo over TLS, pinning its certificate on first use.
 
     `address`/`sig`: the gateway identity sent in the request (20 bytes / 65 bytes; empty off-chain).
-    Raises ProbeFailure: refused_address, timeout, orchestrator_reset, tls, tls_pin_mismatch, no_capacity,
+    Raises ProbeFailure: refused_address (excluded), dns, connect, timeout, orchestrator_reset, tls, tls_pin_mismatch, no_capacity,
     bad_request (our identity refused, fault prober), unknown.
     """
     try:
         host, port = split_target(target)
     except ValueError as e:
-        raise ProbeFailure(errors.REFUSED_ADDRESS, errors.ORCHESTRATOR, str(e)) from None
+        raise ProbeFailure(errors.REFUSED_ADDRESS, errors.EXCLUDED, str(e)) from None
     ip = await resolve_checked(host, port, allow_loopback)
     der = await fetch_certificate(ip, port, connect_timeout_s)
     fp, newly = pins.check(f"{host}:{port}", der)

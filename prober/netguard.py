@@ -31,14 +31,14 @@ def origin(url: str) -> tuple[str, str, int]:
 
 def check_url(url: str, allow_loopback: bool) -> tuple[str, str, int]:
     """(scheme, host, port) of `url` when its form and any literal address pass the rules; otherwise
-    ProbeFailure(`refused_address`, orchestrator). Names are checked on their addresses by GuardedResolver."""
+    ProbeFailure(`refused_address`, excluded: the prober's own policy). Names are checked on their addresses by GuardedResolver."""
     reason = url_refusal(url, allow_loopback)
     if reason is not None:
-        raise ProbeFailure(errors.REFUSED_ADDRESS, errors.ORCHESTRATOR, f"refused {url[:120]!r}: {reason}")
+        raise ProbeFailure(errors.REFUSED_ADDRESS, errors.EXCLUDED, f"refused {url[:120]!r}: {reason}")
     try:
         return origin(url)
     except ValueError as e:
-        raise ProbeFailure(errors.REFUSED_ADDRESS, errors.ORCHESTRATOR, str(e)) from None
+        raise ProbeFailure(errors.REFUSED_ADDRESS, errors.EXCLUDED, str(e)) from None
 
 
 def check_same_origin(url: str, service_uri: str) -> None:
@@ -82,16 +82,16 @@ class GuardedResolver(AbstractResolver):
 
 async def resolve_checked(host: str, port: int, allow_loopback: bool) -> str:
     """One address of `host` that the rules allow (the literal itself for an IP), for a connection that must not
-    resolve again (gRPC). ProbeFailure `refused_address` (orchestrator) or `orchestrator_reset` (no address)."""
+    resolve again (gRPC). ProbeFailure `refused_address` (excluded) or `dns` (errors.dns_failure)."""
     resolver = GuardedResolver(allow_loopback)
     try:
         found = await resolver.resolve(host, port)
     except RefusedAddress as e:
-        raise ProbeFailure(errors.REFUSED_ADDRESS, errors.ORCHESTRATOR, str(e)) from None
+        raise ProbeFailure(errors.REFUSED_ADDRESS, errors.EXCLUDED, str(e)) from None
     except OSError as e:
-        raise ProbeFailure(errors.ORCHESTRATOR_RESET, errors.ORCHESTRATOR, f"cannot resolve {host}: {e}") from None
+        raise errors.dns_failure(host, e) from None
     finally:
         await resolver.close()
     if not found:
-        raise ProbeFailure(errors.ORCHESTRATOR_RESET, errors.ORCHESTRATOR, f"{host} resolves to no address")
+        raise errors.dns_failure(host, None)
     return found[0]["host"]

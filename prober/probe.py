@@ -200,9 +200,11 @@ class _Probe:
         except aiohttp.ServerFingerprintMismatch:
             raise ProbeFailure(errors.TLS_PIN_MISMATCH, errors.EXCLUDED, "service certificate changed during the probe") from None
         except aiohttp.ClientConnectorError as e:
-            if isinstance(e.os_error, RefusedAddress):
-                raise ProbeFailure(errors.REFUSED_ADDRESS, errors.ORCHESTRATOR, str(e.os_error)) from None
-            raise ProbeFailure(errors.ORCHESTRATOR_RESET, errors.ORCHESTRATOR, f"start call: cannot connect: {e}") from None
+            if isinstance(e.os_error, RefusedAddress):  # raised by our resolver: aiohttp wraps it as a DNS error
+                raise ProbeFailure(errors.REFUSED_ADDRESS, errors.EXCLUDED, str(e.os_error)) from None
+            if isinstance(e, aiohttp.ClientConnectorDNSError):
+                raise errors.dns_failure(e.host, e.os_error) from None
+            raise ProbeFailure(errors.CONNECT, errors.ORCHESTRATOR, f"start call: cannot connect: {e}") from None
         except (aiohttp.ClientError, OSError) as e:
             raise ProbeFailure(errors.ORCHESTRATOR_RESET, errors.ORCHESTRATOR, f"start call failed: {e}") from None
         text = raw[:200].decode("utf-8", "replace").strip()

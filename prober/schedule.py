@@ -29,7 +29,7 @@ from prober.datasets import DatasetItem
 
 DAY_MS = 86_400_000
 SEED_DOMAIN = "naap-prober/seed/v1"
-UNREACHABLE = frozenset({"orchestrator_reset", "timeout", "tls"})
+UNREACHABLE = frozenset({"connect", "dns", "orchestrator_reset", "timeout", "tls"})
 
 
 @dataclass(frozen=True)

@@ -108,13 +108,15 @@ def add_results(sink: RowSink, envelopes: Iterable[dict[str, Any]], period_seed:
 
 # -- reads -----------------------------------------------------------------------------------------------
 def period_envelopes(wh: Any, period_id: str, limit: int = 10_000) -> list[dict[str, Any]]:
-    """The signed envelopes of one period as stored, sorted by probe id (a retried insert counted once)."""
+    """The signed envelopes of one period as stored, sorted by probe id (a retried insert counted once), each with
+    `result_json`: the exact signed text of its result (a verifier in any language checks these bytes, prober/signing.py)."""
     rows = wh.query(
         f"SELECT probe_id, any(result_json), any(signature), any(prober_key) FROM {RUNS} "
         "WHERE period_id = {p:String} GROUP BY probe_id ORDER BY probe_id LIMIT {n:UInt32}",
         {"p": period_id, "n": limit},
     ).rows
-    return [{"alg": "ed25519", "public_key": key, "result": json.loads(rj), "signature": sig} for _pid, rj, sig, key in rows]
+    return [{"alg": "ed25519", "public_key": key, "result": json.loads(rj), "result_json": rj, "signature": sig}
+            for _pid, rj, sig, key in rows]
 
 
 def latest_periods(wh: Any, n: int = 2) -> list[dict[str, Any]]:

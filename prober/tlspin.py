@@ -63,8 +63,8 @@ def certificate_names(der: bytes) -> list[str]:
 async def fetch_certificate(host: str, port: int, timeout_s: float) -> bytes:
     """The DER certificate `host:port` presents, from one unverified TLS handshake (closed right after).
 
-    Raises ProbeFailure: `timeout` (no handshake within timeout_s), `orchestrator_reset` (refused, reset,
-    unreachable), `tls` (handshake failed or no certificate).
+    Raises ProbeFailure: `timeout` (no handshake within timeout_s), `connect` (refused, reset, unreachable),
+    `tls` (handshake failed or no certificate).
     """
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -80,7 +80,7 @@ async def fetch_certificate(host: str, port: int, timeout_s: float) -> bytes:
     except ssl.SSLError as e:
         raise ProbeFailure(errors.TLS, errors.ORCHESTRATOR, f"TLS handshake with {host}:{port} failed: {e.reason or e}") from None
     except OSError as e:
-        raise ProbeFailure(errors.ORCHESTRATOR_RESET, errors.ORCHESTRATOR, f"cannot connect to {host}:{port}: {e.strerror or e}") from None
+        raise ProbeFailure(errors.CONNECT, errors.ORCHESTRATOR, f"cannot connect to {host}:{port}: {e.strerror or e}") from None
     finally:
         if writer is not None:
             writer.close()

@@ -3,6 +3,7 @@ computed from known published scores (tests/api_fixtures.py), values worked out 
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -10,7 +11,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.config import ApiSettings
-from api_fixtures import A, B, C, D, H, load
+from api_fixtures import A, B, C, D, H, SD15, SDXL, load
 from scoring.sla_config import load_config
 from warehouse.client import Warehouse
 
@@ -88,3 +89,33 @@ def test_an_empty_warehouse_gives_the_empty_shapes(warehouse: Warehouse) -> None
         assert get(client, "/api/top_ai_score", orchestrator=A) == {}
         assert get(client, "/api/pipelines") == {"pipelines": []}
         assert get(client, "/api/regions") == {"regions": []}
+
+
+def test_a_fresh_deployment_answers_from_the_longest_period_with_data(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first hours of a deployment: the 24 h period's window is published but insufficient (coverage below 0.5),
+    the 1 h period's has data. The Explorer routes and the leaderboard's default answer from 1 h, and say so."""
+    import api_fixtures
+
+    fresh = [s for s in api_fixtures.SCORES if s[0] == "1h"] + [
+        ("24h", 2, orch, wf, None, None, None, None) for orch, wf in ((A, ""), (B, ""), (A, SDXL), (B, SD15))]
+    monkeypatch.setattr(api_fixtures, "SCORES", fresh)
+    load(warehouse)
+    app = create_app(warehouse.reader(), load_config(), ApiSettings(rate_limit_per_minute=100_000))
+    with TestClient(app) as client:
+        r = client.get("/api/aggregated_stats")
+        assert r.status_code == 200 and r.headers["X-Score-Period"] == "1h"
+        body = r.json()  # the 1h window's own scores (see test_aggregated_stats_without_a_workflow_and_filtered)
+        assert {o: v["EU-WEST" if o != C else "US-EAST"]["score"] for o, v in body.items()} == {A: 0.9, B: 0.92, C: 0.6}
+        assert set(body[A]["EU-WEST"]) == {"success_rate", "round_trip_score", "score"}  # the shape, unchanged
+        top = client.get("/api/top_ai_score", params={"orchestrator": A})
+        assert top.json() == {"region": "EU-WEST", "orchestrator": A, "value": 0.88, "model": "streamdiffusion-sdxl",
+                              "pipeline": PIPE} and top.headers["X-Score-Period"] == "1h"  # fmt: skip
+        assert get(client, "/api/regions") == {"regions": [
+            {"id": "EU-WEST", "name": "eu-west", "type": "ai"}, {"id": "US-EAST", "name": "us-east", "type": "ai"}]}
+        assert get(client, "/api/pipelines")["pipelines"][0]["models"] == ["streamdiffusion-sd15", "streamdiffusion-sdxl"]
+        # since/until asked: the period closest to their span, as before (24h: nothing with data)
+        hi = client.get("/api/aggregated_stats", params={"until": str(time.time())})
+        assert hi.json() == {} and hi.headers["X-Score-Period"] == "24h"
+        board = get(client, "/v1/leaderboard")
+        assert board["period"] == "1h" and [e["orchestrator"] for e in board["entries"] if e["rank"]] == [A, B, C]
+        assert get(client, "/v1/leaderboard", period="24h")["entries"][0]["insufficient_data"] is True

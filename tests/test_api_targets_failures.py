@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.config import ApiSettings
 from api_fixtures import A, B, load
+from scoring.history import SCRAPE_COLUMNS
 from scoring.sla_config import load_config
 from warehouse.client import Warehouse
 
@@ -45,3 +46,49 @@ def test_scrape_failures_count_by_class_and_list_the_latest(client: TestClient) 
     for bad in ({"orchestrator_id": "0x12"}, {"time_range": "30d"}, {"limit": 0}):
         r = client.get("/v1/scrapes/failures", params=bad)
         assert r.status_code == 400 and r.json()["message"], bad
+
+
+def test_scrape_failures_page_with_a_cursor_newest_first(client: TestClient, warehouse: Warehouse) -> None:
+    # Four more failures of B besides A's one, two of them at the same time (two instances): ties must page too.
+    t = int(warehouse.scalar("SELECT toUnixTimestamp64Milli(min(ts)) FROM scrapes"))
+    extra = []
+    for i, inst in ((1, "b:1"), (2, "b:1"), (2, "b:2"), (3, "b:1")):
+        ts = t + i * 30_000
+        extra.append((ts, ts, f"http://{inst}/metrics", B, inst, 0, 0.02, 0, 0, "timeout", "", "s1", "0/1", 0, "checked", {}, ts + 500))
+    warehouse.insert_columns("scrapes", SCRAPE_COLUMNS, [list(c) for c in zip(*extra)])
+    every = client.get("/v1/scrapes/failures", params={"limit": 200}).json()
+    assert every["next_cursor"] is None and every["count"] == len(every["failures"]) == every["failed"] == 5
+    seen, cursor = [], None
+    while True:
+        body = client.get("/v1/scrapes/failures", params={"limit": 1, **({"cursor": cursor} if cursor else {})}).json()
+        assert body["count"] == len(body["failures"]) <= 1 and body["limit"] == 1
+        seen += body["failures"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == every["failures"] and [f["ts"] for f in seen] == sorted((f["ts"] for f in seen), reverse=True)
+    assert (body["scheduled"], body["failed"], body["by_class"]) == (every["scheduled"], every["failed"], every["by_class"])
+    r = client.get("/v1/scrapes/failures", params={"cursor": "bad"})
+    assert r.status_code == 400 and r.json()["message"].startswith("cursor is not valid")
+
+
+# The routes whose 200s were untyped objects (additionalProperties: {}) in the OpenAPI schema.
+TYPED = {"/v1/sla/targets": "SlaTargetsResponse", "/v1/scrapes/failures": "ScrapeFailuresResponse",
+         "/v1/discovery/targets": "DiscoveryTargetsResponse", "/v1/prober": "ProberResponse",
+         "/v1/prober/results": "ProberResultsResponse", "/v1/prober/crosscheck": "CrosscheckResponse"}  # fmt: skip
+
+
+def test_every_v1_route_documents_a_typed_200(client: TestClient) -> None:
+    schema = client.get("/schema/openapi.json").json()
+    for path, ops in schema["paths"].items():
+        if not path.startswith("/v1/") or "get" not in ops:
+            continue
+        ok = ops["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        if path in TYPED:
+            assert ok == {"$ref": f"#/components/schemas/{TYPED[path]}"}, (path, ok)
+        if path == "/v1/discovery/http_sd":  # Prometheus' http_sd: a list of {targets, labels} groups
+            assert ok["type"] == "array" and ok["items"]["$ref"].endswith("/HttpSdGroup"), ok
+            continue
+        assert "$ref" in ok and "additionalProperties" not in ok, (path, ok)
+    sd = schema["components"]["schemas"]["HttpSdGroup"]
+    assert set(sd["required"]) == {"targets", "labels"} and sd["properties"]["targets"]["items"]["type"] == "string"

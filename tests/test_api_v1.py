@@ -215,6 +215,20 @@ def test_demand_per_hour_and_week(api: tuple[TestClient, int]) -> None:
     assert gw["rows"] == [] and "gateway" in gw["notes"][0]
 
 
+def test_demand_of_the_open_hour_averages_over_the_time_that_has_passed(api: tuple[TestClient, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Now is 10 minutes into the hour: three orchestrators with one stream each for those 10 minutes are 3
+    # concurrent streams on average so far (1800 stream-seconds / 600 s), not 0.5 (1800 / the whole hour).
+    import api.routes.demand as demand_route
+
+    client, t = api
+    monkeypatch.setattr(demand_route, "now_ms", lambda: t + 600_000)
+    [row] = get(client, "/v1/network/demand", **{"from": str(t), "to": str(t + H)})["rows"]
+    assert row["stream_seconds"] == 1800.0 and row["window_end"] == t + H and row["avg_concurrent_streams"] == 3.0
+    monkeypatch.setattr(demand_route, "now_ms", lambda: t + 2 * H)  # the hour is over: its whole length
+    [row] = get(client, "/v1/network/demand", limit=50, **{"from": str(t), "to": str(t + H)})["rows"]  # (another URL: not cached)
+    assert row["avg_concurrent_streams"] == 0.5
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 
 
@@ -241,6 +255,15 @@ def test_demand_per_hour_and_week(api: tuple[TestClient, int]) -> None:
         ("/api/aggregated_stats?since=soon", "since"),
         ("/api/top_ai_score?orchestrator=0xzz", "orchestrator"),
         ("/v1/discovery/targets?x=1", "unknown query parameter 'x'"),
+        ("/v1/gpu/metrics?limit=1&limit=2", "'limit' is given more than once"),
+        ("/v1/regions?time_range=24h&time_range=24h", "'time_range' is given more than once"),
+        ("/v1/gpu/metrics?time_range=%201h", "time_range must look like"),
+        ("/v1/gpu/metrics?time_range=1h%0A", "time_range must look like"),
+        ("/v1/gpu/metrics?o_wallet=", "'o_wallet' is empty"),
+        ("/v1/sla/compliance?orchestrator_id=&period=1h", "'orchestrator_id' is empty"),
+        ("/v1/leaderboard?region=%20eu-west", "region"),
+        ("/v1/network/demand?from=0&to=86400000000", "at most 1000 intervals of an hour"),
+        ("/v1/network/demand?interval=day&from=0&to=8640000000000", "at most 1000 intervals of a day"),
     ],
 )
 def test_bad_parameters_are_400_json_naming_them(api: tuple[TestClient, int], path: str, words: str) -> None:
@@ -249,6 +272,14 @@ def test_bad_parameters_are_400_json_naming_them(api: tuple[TestClient, int], pa
     assert r.status_code == 400, r.text
     body = r.json()
     assert body["status"] == 400 and words in body["message"] and "Traceback" not in r.text
+
+
+def test_addresses_are_accepted_in_any_case_prefix_included(api: tuple[TestClient, int]) -> None:
+    client, t = api
+    tw = time_window(t, t + 600_000)
+    want = [g["gpu_id"] for g in get(client, "/v1/gpu/metrics", time_range=tw, o_wallet=A)["gpus"]]
+    assert want and [g["gpu_id"] for g in get(client, "/v1/gpu/metrics", time_range=tw, o_wallet=A.upper())["gpus"]] == want
+    assert get(client, "/v1/gpu/metrics", time_range=tw, o_wallet="0X" + A[2:])["gpus"][0]["o_wallet"] == A
 
 
 def test_health_metrics_and_docs_take_any_parameter(api: tuple[TestClient, int]) -> None:

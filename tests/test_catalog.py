@@ -364,3 +364,21 @@ async def test_prometheus_agrees_on_histogram_quantiles_and_increases(known: War
 
     assert close(want["p60"], 0.9, 1e-9)
     assert close(histogram_quantile(0.6, {0.5: 4.0, 1.0: 8.0, math.inf: 12.0}), want["p60"], 1e-9)
+
+
+def test_average_concurrency_of_an_open_step_divides_by_the_time_covered(known: Warehouse) -> None:
+    # A's 2 streams over [T0, T0 + W) (120 stream-seconds). Asked over a 2 W step whose data runs to T0 + W (its
+    # as-of, "now"): the average is over the W that has passed — 2 — not over the whole step (which would say 1).
+    open_step = CatalogQuery(T0, T0 + 2 * W, by=("orchestrator",), source="raw", as_of_ms=T0 + W)
+    s = one(catalog(known, open_step, targets=TARGETS)["metrics"]["streams"]["rows"], orchestrator=A)
+    assert s["stream_seconds"] == 120 and s["avg_concurrent"] == 2
+    closed = CatalogQuery(T0, T0 + 2 * W, by=("orchestrator",), source="raw")  # as-of now: long past the step
+    s = one(catalog(known, closed, targets=TARGETS)["metrics"]["streams"]["rows"], orchestrator=A)
+    assert s["stream_seconds"] == 120 and s["avg_concurrent"] == 1
+    # the seconds covered, step by step: whole, cut by the as-of, nothing yet
+    from types import SimpleNamespace
+
+    from scoring.catalog.result import covered_seconds
+
+    q = SimpleNamespace(q=CatalogQuery(T0, T0 + 3 * W, step_s=W // 1000, as_of_ms=T0 + W + 15_000))
+    assert [covered_seconds(q, i) for i in range(3)] == [60, 15, 0]  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter.common.net import free_port
 from prober.config import packaged_datasets_dir
 from prober.signing import load_or_create_key, public_key_hex
 from prober.standin.orchestrator import StandIn
@@ -98,9 +99,31 @@ async def test_probe_usage_errors(tmp_path: Path) -> None:
     assert rc == 2 and "bad port" in err
     rc, _, err = await _naap(tmp_path, "probe", "--dry-run", "--no-discovery")
     assert rc == 2 and "nothing to probe" in err
-    rc, _, err = await _naap(tmp_path, "probe", "--dry-run", "--no-discovery", "--target", "127.0.0.1:1",
+    rc, _, err = await _naap(tmp_path, "probe", "--dry-run", "--no-discovery", "--target", "127.0.0.1:1", "--allow-loopback",
                              "--dataset", "live-video-to-video/nope@1.0.0")  # fmt: skip
     assert rc == 1 and "no manifest.json" in err
+    # a target the prober's own address rules refuse is the command line's mistake: a usage error, no signed result
+    rc, out, err = await _naap(tmp_path, "probe", "--dry-run", "--no-discovery", "--target", "127.0.0.1:55051")
+    assert rc == 2 and out == "" and "refused by the prober's address rules: loopback" in err and "--allow-loopback" in err
+    assert [line for line in err.splitlines() if line.startswith("Error:")] == [err.strip().splitlines()[-1]]
+    rc, out, err = await _naap(tmp_path, "probe", "--dry-run", "--no-discovery", "--allow-loopback", "--target", "10.1.2.3:8935")
+    assert rc == 2 and out == "" and "private" in err
+
+
+async def test_probe_of_a_closed_port_is_connect(tmp_path: Path) -> None:
+    rc, out, err = await _naap(tmp_path, "probe", "--dry-run", "--no-discovery", "--allow-loopback", "--target", f"127.0.0.1:{free_port()}")
+    assert rc == 0, err
+    [env] = [json.loads(line) for line in out.splitlines()]
+    assert (env["result"]["error_class"], env["result"]["fault"]) == ("connect", "orchestrator")
+    assert "failed connect fault=orchestrator startup=- e2e_p50=- p2ff=- fps=-" in err
+
+
+def test_summary_line_says_dash_without_a_unit_when_there_is_no_value() -> None:
+    from naap.probing import summary_line
+
+    line = summary_line({"orchestrator": "0xab", "model_id": "m", "outcome": "ok", "fault": "none", "startup_ms": 812.4,
+                         "e2e_p50_ms": 230.0, "p2ff_ms": None, "output_fps": 24.0})  # fmt: skip
+    assert line == "0xab m ok ok fault=none startup=812ms e2e_p50=230ms p2ff=- fps=24.0"
 
 
 def test_datasets_validate_says_what_is_wrong(tmp_path: Path) -> None:

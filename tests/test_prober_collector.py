@@ -6,10 +6,12 @@ stand-in orchestrator and a real exporter on loopback."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ExporterConfig
 from exporter.server import Exporter, ExporterServer
@@ -56,6 +58,8 @@ async def test_the_collector_probes_and_serves_the_results(settings: Settings, t
             assert body["count"] == 1, body
             async with http.get("/v1/prober") as r:
                 status = await r.json()
+            async with http.get("/metrics") as r:
+                metrics = await r.read()
             async with http.get("/v1/datasets", params={"type": "good"}) as r:
                 ds = await r.json()
             async with http.get("/v1/datasets", params={"type": "average"}) as r:
@@ -85,6 +89,18 @@ async def test_the_collector_probes_and_serves_the_results(settings: Settings, t
     assert bad_period[0] == 400 and "period_id" in bad_period[1]["message"]
     [pair] = cross["pairs"]
     assert pair["orchestrator"] == orch.address and pair["model_id"] == MODEL and pair["probe"]["ok"] == 1
+
+    # the prober's own health is on the collector's /metrics beside the scraper's (prober/telemetry.py)
+    got = {(x.name, tuple(sorted(x.labels.items()))): x.value
+           for f in text_string_to_metric_families(metrics.decode()) for x in f.samples}  # fmt: skip
+    assert got[("naap_prober_passes_total", (("outcome", "completed"),))] >= 1
+    assert got[("naap_prober_probes_total", (("error_class", "none"), ("fault", "none"), ("outcome", "ok")))] >= 1
+    assert got[("naap_prober_pass_duration_seconds_count", ())] >= 1 and got[("naap_prober_last_pass_timestamp_seconds", ())] > 0
+    assert ("naap_prober_skipped_total", (("reason", "period_overlap"),)) in got and ("naap_prober_event_loop_lag_seconds", ()) in got
+    assert ("naap_scraper_targets", ()) in got  # beside the scraper's, on one registry
+    lint = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, timeout=60)
+    assert "text format parsing error" not in lint.stderr.decode() + lint.stdout.decode()
+    assert not [line for line in (lint.stdout + lint.stderr).decode().splitlines() if "naap_prober" in line]
     assert pair["compared"]["fps"] in ("compared", "no self-report")  # the exporter runs no streams here
 
 

@@ -147,3 +147,17 @@ async def test_a_period_where_nobody_answers_is_the_probers_fault(tmp_path: Path
     finally:
         await prober.close()
     assert report.void and {(r["error_class"], r["fault"]) for r in report.results} == {("prober_error", "prober")}
+
+
+async def test_a_refused_address_in_a_pass_is_excluded_and_never_counted(tmp_path: Path) -> None:
+    # Discovery handed the prober a target its own address rules refuse (loopback, not allowed): a refusal by the
+    # prober's policy, so the row is fault `excluded`, never `orchestrator`, and the void rule leaves it alone.
+    prober = build_prober(settings(tmp_path, allow_loopback=False, void_min_probes=1))
+    a = "0x" + "a" * 40
+    try:
+        report = await prober.run_pass([OrchestratorTarget(a, "127.0.0.1:8935")], "test/600s/9", "seed")
+    finally:
+        await prober.close()
+    [r] = report.results
+    assert (r["outcome"], r["error_class"], r["fault"]) == ("failed", "refused_address", "excluded") and not report.void
+    assert verify(report.envelopes[0], prober.public_key) is None

@@ -7,13 +7,14 @@ are compared with the delay the stand-in injected (generous bounds) and between 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from exporter.common.net import free_port
-from prober import errors
+from prober import errors, netguard
 from prober.config import ProberSettings
 from prober.datasets import DatasetItem, load
 from prober.payment import RemoteSigner
@@ -199,9 +200,28 @@ async def test_unreachable_offline_and_refused_orchestrators(good: DatasetItem) 
     async with StandIn("offline", profile=Profile("offline", offline=True)) as o:
         offline = await probe(o, good)
         refused = await probe(o, good, fast(allow_loopback=False))
-    assert (gone.error_class, gone.fault) == (errors.ORCHESTRATOR_RESET, errors.ORCHESTRATOR)
+    # connection refused is `connect` (the scraper's name); UNAVAILABLE after the handshake is a reset
+    assert (gone.error_class, gone.fault) == (errors.CONNECT, errors.ORCHESTRATOR) and "cannot connect" in (gone.message or "")
     assert (offline.error_class, offline.fault) == (errors.ORCHESTRATOR_RESET, errors.ORCHESTRATOR) and "offline" in (offline.message or "")
-    assert (refused.error_class, refused.fault) == (errors.REFUSED_ADDRESS, errors.ORCHESTRATOR) and "loopback" in (refused.message or "")
+    # the prober's own address policy refused it: nobody's to score
+    assert (refused.error_class, refused.fault) == (errors.REFUSED_ADDRESS, errors.EXCLUDED) and "loopback" in (refused.message or "")
+
+
+@pytest.mark.parametrize(
+    ("code", "fault"),
+    [(socket.EAI_NONAME, errors.ORCHESTRATOR), (socket.EAI_AGAIN, errors.PROBER), (None, errors.ORCHESTRATOR)],
+)
+async def test_a_name_that_does_not_resolve_is_dns(good: DatasetItem, monkeypatch: pytest.MonkeyPatch, code: int | None, fault: str) -> None:
+    # The resolver is replaced (no DNS query leaves the machine): NXDOMAIN and "no address" are the orchestrator's
+    # (it registered a name nobody can resolve), a resolver that did not answer is the prober's.
+    async def resolve(self: object, host: str, port: int = 0, family: int = 0) -> list:
+        if code is None:
+            return []
+        raise socket.gaierror(code, "stand-in resolver")
+
+    monkeypatch.setattr(netguard.ThreadedResolver, "resolve", resolve)
+    r = await run_probe(ProbeTarget("garbage:8935", MODEL), good, fast())
+    assert (r.outcome, r.error_class, r.fault) == ("failed", errors.DNS, fault) and "garbage" in (r.message or "")
 
 
 async def test_prober_cpu_stall_is_the_probers_fault(good: DatasetItem) -> None:

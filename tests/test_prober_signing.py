@@ -59,3 +59,32 @@ def test_verify_export(tmp_path: Path) -> None:
     path.write_bytes(b"\n".join([*lines, b"{broken"]) + b"\n")
     check = verify_export(path, public_key_hex(key))
     assert not check.ok and check.valid == 2 and check.invalid == [(2, "signature does not match the result"), (4, "not JSON")]
+
+
+def test_the_exact_signed_text_verifies_whatever_re_serialises_it(tmp_path: Path) -> None:
+    # The signed bytes are Python's canonical form (24.0 stays "24.0"). A tool that re-encodes the envelope
+    # (JavaScript's JSON.stringify writes 24.0 as 24) changes `result`, not the exact text beside it.
+    from prober.canonical import canonical_json
+    from prober.signing import result_text
+
+    key = load_or_create_key(tmp_path / "k.pem")
+    pub = public_key_hex(key)
+    env = sign_result(result(), key)
+    signed = canonical_json(env["result"])
+    assert b'"output_fps":23.976' in signed and b'"fps":24.0' in signed
+    js = json.loads(json.dumps(env).replace('"fps": 24.0', '"fps": 24'))  # what a JS round trip leaves
+    assert js["result"]["samples"][0]["fps"] == 24 and isinstance(js["result"]["samples"][0]["fps"], int)
+    assert canonical_json(js["result"]) != signed  # re-serialising cannot recover the signed bytes
+    assert verify({**js, "result_json": signed.decode()}, pub) is None  # /v1/prober/results' result_json
+    assert verify({**js, "result_json": signed.decode().replace("23.976", "30.0")}, pub) == "result_json does not match the result"
+    # an exported line: the exact text of its `result` member is what is checked, so a signer whose canonical form
+    # Python does not reproduce (here "24.50", which Python reads as 24.5 and writes as "24.5") still verifies
+    text = '{"fps":24.50,"probe_id":"x"}'
+    line = json.dumps({"alg": "ed25519", "public_key": pub, "result": json.loads(text), "signature": key.sign(text.encode()).hex()})
+    line = line.replace('"fps": 24.5', '"fps":24.50').replace('{"fps":24.50, "probe_id": "x"}', text)
+    assert result_text(line) == text.encode()
+    path = tmp_path / "other.jsonl"
+    path.write_text(line + "\n")
+    assert verify_export(path, pub).ok
+    assert verify(json.loads(line), pub) == "signature does not match the result"  # the re-serialised form fails
+    assert result_text("[1]") is None and result_text('{"result":}') is None and result_text('{"a":1}') is None

@@ -59,7 +59,7 @@ async def test_handshake_failures_are_classified() -> None:
         await runner.cleanup()
     with pytest.raises(ProbeFailure) as closed:
         await fetch_certificate("127.0.0.1", free_port(), 2.0)
-    assert not_tls.value.error_class == errors.TLS and closed.value.error_class == errors.ORCHESTRATOR_RESET
+    assert not_tls.value.error_class == errors.TLS and closed.value.error_class == errors.CONNECT
 
 
 def test_an_unusable_pin_store_says_so(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def network_capabilities(
             price_per_unit=float(e["price"]) if e.get("price") is not None else None,
             last_seen=e["last_seen"] or None, sources=sorted(e["sources"]),
         ))  # fmt: skip
-    items, nxt = page(rows, lambda c: (c.orchestrator, c.workflow), request, cursor, limit)
+    items, nxt = page(rows, lambda c: (c.orchestrator, c.workflow), request, cursor, limit, (str, str))
     body = m.CapabilitiesResponse(time_range=time_range, window_start=start, window_end=end, count=len(items),
                                   limit=limit, next_cursor=nxt, capabilities=items)  # fmt: skip
     return respond(request, body, is_closed(request, end))

@@ -77,6 +77,6 @@ def datasets_handler(
         if items:
             entry["items"] = list(its)
         out.append(msgspec.convert(entry, m.DatasetEntry))
-    page_items, nxt = page(out, lambda d: (d.workflow, d.id, d.version), request, cursor, limit)
+    page_items, nxt = page(out, lambda d: (d.workflow, d.id, d.version), request, cursor, limit, (str, str, str))
     # The list grows when a dataset is added; a published version never changes: an open answer.
     return respond(request, m.DatasetsResponse(count=len(page_items), limit=limit, next_cursor=nxt, datasets=page_items), False)

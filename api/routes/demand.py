@@ -38,7 +38,9 @@ def _ceil(ms: int, step_ms: int, origin: int) -> int:
 
 
 def demand_rows(ctx: Context, wanted_region: str | None) -> list[m.DemandRow]:
-    """One row per step of the question (grouped by nothing but the step; inference minutes also by GPU model)."""
+    """One row per step of the question (grouped by nothing but the step; inference minutes also by GPU model).
+    Average concurrent streams = stream seconds / the step's seconds up to the question's as-of (now): the current
+    hour is averaged over the time that has passed (docs/metrics.md)."""
     allowed = None if wanted_region is None else {o for o, r in ctx.lk.regions.items() if norm_region(r) == wanted_region}
     by_model = Context(ctx.wh, dataclasses.replace(ctx.q, by=("gpu_model",) if allowed is None else ("orchestrator", "gpu_model")),
                        ctx.src, ctx.lk)  # fmt: skip
@@ -70,14 +72,16 @@ def demand_rows(ctx: Context, wanted_region: str | None) -> list[m.DemandRow]:
         add(steps[r["start"]], "refused", r.get("refused"))
     for r in filter(keep, catalog_demand.stake(by_orch).rows):
         add(steps[r["start"]], "stake", r.get("stake_lpt"))
+    as_of = ctx.q.as_of_ms if ctx.q.as_of_ms is not None else now_ms()
     out = []
     for a, s in sorted(steps.items()):
         secs, u, i = s["secs"], s["cap_u"], s["cap_i"]
+        covered_s = max(0, min(s["end"], as_of) - a) / 1000
         out.append(m.DemandRow(
             window_start=a, window_end=s["end"], time_window=time_window(a, s["end"]), streams_started=s["started"],
             stream_seconds=secs, inference_minutes=secs / 60 if secs is not None else None,
             inference_minutes_by_gpu_model=dict(sorted(s["by_model"].items())),
-            avg_concurrent_streams=secs / ((s["end"] - a) / 1000) if secs is not None else None,
+            avg_concurrent_streams=secs / covered_s if secs is not None and covered_s > 0 else None,
             capacity_rate=(u / (u + i)) if u is not None and i is not None and u + i > 0 else None,
             capacity_in_use_minutes=u, capacity_idle_minutes=i, missing_capacity=s["refused"], stake_lpt=s["stake"],
             fees_eth=None, samples=s["samples"],
@@ -118,26 +122,27 @@ def network_demand(
     wf = workflow_filter(workflow)
     step = STEP_S[interval] * 1000
     origin = WEEK_ORIGIN_MS if interval == "week" else 0
-    hi = instant_ms(to, "to") if to else now_ms()
+    now = now_ms()
+    hi = instant_ms(to, "to") if to else now
     lo = instant_ms(from_, "from") if from_ else hi - DEFAULT_SPAN_S[interval] * 1000
     if lo >= hi:
         raise BadRequest("from must be before to")
     start, end = _floor(lo, step, origin), _ceil(hi, step, origin)
     if (end - start) // step > MAX_STEPS:
-        raise BadRequest(f"from and to span at most {MAX_STEPS} intervals of a {interval}")
+        raise BadRequest(f"from and to span at most {MAX_STEPS} intervals of {'an' if interval == 'hour' else 'a'} {interval}")
     notes: list[str] = []
     if gw is not None:
         rows: list[m.DemandRow] = []
         notes.append(GATEWAY_NOTE)
         src = "none"
     else:
-        q = CatalogQuery(start, end, step_s=step // 1000, by=(), workflow=wf, source=state.get("catalog_source", "auto"))
+        q = CatalogQuery(start, end, step_s=step // 1000, by=(), workflow=wf, source=state.get("catalog_source", "auto"), as_of_ms=now)
         ctx = open_context(state.warehouse, q)
         rows = demand_rows(ctx, wanted)
         src = ctx.src.name
         notes.append(catalog_demand.MISSING_CAPACITY_NOTE)
         notes.append(catalog_demand.FEES_NOTE)
-    items, nxt = page(rows, lambda r: (r.window_start,), request, cursor, limit)
+    items, nxt = page(rows, lambda r: (r.window_start,), request, cursor, limit, (int,))
     body = m.DemandResponse(
         interval=interval, gateway=gw, region=wanted, workflow=wf, window_start=start, window_end=end,
         time_window=time_window(start, end), closed=is_closed(request, end), source=src, notes=notes,

@@ -13,6 +13,7 @@ from litestar import get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
+from api import models as m
 from discovery.http_sd import http_sd_groups, source_kind
 
 
@@ -37,9 +38,9 @@ def _discovery(state: State) -> Any:
     ),
     tags=["discovery"],
 )
-async def http_sd(state: State) -> list[dict[str, Any]]:
+async def http_sd(state: State) -> list[m.HttpSdGroup]:
     snap = _discovery(state).last
-    return http_sd_groups(snap.accepted) if snap is not None else []
+    return [m.HttpSdGroup(targets=g["targets"], labels=g["labels"]) for g in http_sd_groups(snap.accepted)] if snap is not None else []
 
 
 @get(
@@ -52,7 +53,7 @@ async def http_sd(state: State) -> list[dict[str, Any]]:
     ),
     tags=["discovery"],
 )
-async def discovery_targets(state: State) -> dict[str, Any]:
+async def discovery_targets(state: State) -> m.DiscoveryTargetsResponse:
     d = _discovery(state)
     snap = d.last
     # Sources by kind (chain, config, file): a targets file's name is a local path, never shown publicly.
@@ -61,20 +62,20 @@ async def discovery_targets(state: State) -> dict[str, Any]:
         by_kind[source_kind(name)] = by_kind.get(source_kind(name), 0) + n
     body: dict[str, Any] = {"walks": d.walks, "failures": d.failures, "source_failures": by_kind}
     if snap is None:
-        return {**body, "snapshot_id": None, "accepted": [], "refused": []}
+        return m.DiscoveryTargetsResponse(**body, snapshot_id=None, accepted=[], refused=[])
     blocks = {name: r.block_number for name, r in snap.results.items() if r.block_number}
-    return {
+    return m.DiscoveryTargetsResponse(
         **body,
-        "snapshot_id": snap.snapshot_id,
-        "ts_ms": snap.ts_ms,
-        "blocks": blocks,
-        "failed_sources": sorted({source_kind(name) for name in snap.failed}),
-        "accepted": [
-            {"url": t.url, "orchestrator": t.orchestrator, "source": source_kind(t.source)} for t in snap.accepted
+        snapshot_id=snap.snapshot_id,
+        ts_ms=snap.ts_ms,
+        blocks=blocks,
+        failed_sources=sorted({source_kind(name) for name in snap.failed}),
+        accepted=[
+            m.DiscoveredTarget(url=t.url, orchestrator=t.orchestrator, source=source_kind(t.source)) for t in snap.accepted
         ],
-        "refused": [
-            {"url": r.target.url, "orchestrator": r.target.orchestrator, "source": source_kind(r.target.source),
-             "reason": r.reason}
+        refused=[
+            m.RefusedTarget(url=r.target.url, orchestrator=r.target.orchestrator, source=source_kind(r.target.source),
+                            reason=r.reason)
             for r in snap.refused
-        ],  # fmt: skip
-    }
+        ],
+    )  # fmt: skip

@@ -10,8 +10,11 @@ Explorer deployment switches to us by pointing NEXT_PUBLIC_AI_METRICS_SERVER_URL
 Values are ratios 0-1: `score` = our score / 100, `success_rate` = our reliability group (the failure-rate subscore),
 `round_trip_score` = our latency group (prompt-to-first-frame and startup within target). A region key is the
 orchestrator's declared region in upper case (GLOBAL when it declares none); regions without data are left out.
-The scores are those of the configured period closest to until - since (24 h by default), in the latest window ending
-by `until`.
+Without since and until, the scores are those of the longest period of at most a day whose latest published window
+(in the last 24 h) has scores with data — 24h, else 1h, else 5m with the shipped configs, so a fresh deployment answers
+within minutes instead of after the 24 h period's 12 hours of coverage. With since or until, those of the configured
+period closest to until - since, in the latest window ending by `until`. The period used is sent in the
+`X-Score-Period` header (the bodies keep the leaderboard API's shapes exactly).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from api.errors import BadRequest
 from api.params import eth_address, short_text
 from api.query import DATA_RESPONSES, norm_region, respond
 from api.reads import ScoreFilter, latest_window_end, score_regions, scores_at, source_of
-from api.scores import INSUFFICIENT, group_values, rank_key
+from api.scores import INSUFFICIENT, answering_period, group_values, rank_key
 from exporter.common.clock import now_ms
 
 GLOBAL = "GLOBAL"
@@ -70,15 +73,32 @@ def _period(config: Any, span_ms: int) -> str:
     return min(config.periods, key=lambda p: (abs(config.periods[p] * 1000 - span_ms), -config.periods[p]))
 
 
-def _rows(state: State, lo: int, hi: int, f: ScoreFilter) -> tuple[list[dict[str, Any]], dict[str, str]]:
+PERIOD_HEADER = "X-Score-Period"
+
+
+def _rows(state: State, lo: int, hi: int, f: ScoreFilter, default: bool) -> tuple[list[dict[str, Any]], dict[str, str], str]:
+    """(rows, declared regions, period) of the latest window in (lo, hi]: with `default` (no since/until asked) of
+    the longest period that has data (api.scores.answering_period), else of the period closest to hi - lo."""
     config = state.sla_config
-    period = _period(config, hi - lo)
-    end = latest_window_end(state.warehouse, period, config.version, until_ms=hi)
+    if default:
+        period, end, rows = answering_period(state.warehouse, config, f, since_ms=lo, until_ms=hi)
+    else:
+        period = _period(config, hi - lo)
+        end = latest_window_end(state.warehouse, period, config.version, until_ms=hi)
+        rows = scores_at(state.warehouse, period, config.version, end, f) if end is not None and end > lo else []
     if end is None or end <= lo:
-        return [], {}
-    rows = scores_at(state.warehouse, period, config.version, end, f)
+        return [], {}, period
     regions = score_regions(state.warehouse, end, end - rows[0]["window_start"], source_of(state)) if rows else {}
-    return rows, regions
+    return rows, regions, period
+
+
+def _with_period(resp: Response, period: str) -> Response:
+    resp.headers[PERIOD_HEADER] = period
+    return resp
+
+
+def _asked(since: str | None, until: str | None) -> bool:
+    return bool(since) or bool(until)
 
 
 def _stats(row: dict[str, Any]) -> m.AggregatedStats | None:
@@ -102,7 +122,8 @@ def _pipeline_model(pipeline: str | None, model: str | None) -> ScoreFilter:
     return ScoreFilter(None, "*") if p else ScoreFilter(None, None)
 
 
-_SINCE = Annotated[str | None, Parameter(description="Unix seconds; default until - 24 h.")]
+_SINCE = Annotated[str | None, Parameter(description="Unix seconds; default until - 24 h. Without since and until the "
+                                          "scores are the longest period's with data (24h, else 1h, else 5m).")]
 _UNTIL = Annotated[str | None, Parameter(description="Unix seconds; default now.")]
 
 
@@ -134,7 +155,7 @@ def aggregated_stats(
     orch = eth_address(orchestrator, "orchestrator")
     want = short_text(region, "region", 64)
     lo, hi = _span(since, until)
-    rows, regions = _rows(state, lo, hi, ScoreFilter(orch, f.workflow))
+    rows, regions, period = _rows(state, lo, hi, ScoreFilter(orch, f.workflow), not _asked(since, until))
     if f.workflow == "*":  # pipeline alone: each orchestrator's best workflow of that pipeline
         p = (pipeline or "").strip()
         best: dict[str, dict[str, Any]] = {}
@@ -149,7 +170,7 @@ def aggregated_stats(
         s = _stats(r)
         if s is not None:
             out.setdefault(r["orchestrator"], {})[rid] = s
-    return respond(request, out, False)
+    return _with_period(respond(request, out, False), period)
 
 
 @get(
@@ -157,8 +178,9 @@ def aggregated_stats(
     sync_to_thread=True,
     summary="Explorer: top AI score",
     description=(
-        "The orchestrator's best workflow over the last 24 h: {region, orchestrator, value (score/100), model, "
-        "pipeline}, or {} when it has no ok score."
+        "The orchestrator's best workflow in the latest window of the longest period with data (24h, else 1h, else "
+        "5m; the `X-Score-Period` header): {region, orchestrator, value (score/100), model, pipeline}, or {} when it "
+        "has no ok score."
     ),
     tags=["explorer"],
     responses=DATA_RESPONSES,
@@ -172,15 +194,15 @@ def top_ai_score(
     if orch is None:
         return respond(request, m.TopAiScore(), False)
     lo, hi = _span(None, None)
-    rows, regions = _rows(state, lo, hi, ScoreFilter(orch, "*"))
+    rows, regions, period = _rows(state, lo, hi, ScoreFilter(orch, "*"), True)
     ok = [r for r in rows if r["status"] != INSUFFICIENT and r["score"] is not None]
     if not ok:
-        return respond(request, m.TopAiScore(), False)
+        return _with_period(respond(request, m.TopAiScore(), False), period)
     best = sorted(ok, key=lambda r: (-r["score"], r["workflow"]))[0]
     pipeline, _, model = best["workflow"].partition("/")
     body = m.TopAiScore(region=region_id(norm_region(regions.get(orch))), orchestrator=orch,
                         value=round(best["score"] / 100, 6), model=model, pipeline=pipeline)  # fmt: skip
-    return respond(request, body, False)
+    return _with_period(respond(request, body, False), period)
 
 
 @get(
@@ -200,7 +222,7 @@ def pipelines(
 ) -> Response[m.ExplorerPipelines]:
     want = short_text(region, "region", 64)
     lo, hi = _span(since, until)
-    rows, regions = _rows(state, lo, hi, ScoreFilter(None, "*"))
+    rows, regions, period = _rows(state, lo, hi, ScoreFilter(None, "*"), not _asked(since, until))
     found: dict[str, tuple[set[str], set[str]]] = {}
     for r in rows:
         rid = region_id(norm_region(regions.get(r["orchestrator"])))
@@ -212,20 +234,21 @@ def pipelines(
         regs.add(rid)
     body = m.ExplorerPipelines(pipelines=[m.ExplorerPipeline(id=p, models=sorted(ms), regions=sorted(rs))
                                           for p, (ms, rs) in sorted(found.items())])  # fmt: skip
-    return respond(request, body, False)
+    return _with_period(respond(request, body, False), period)
 
 
 @get(
     "/api/regions",
     sync_to_thread=True,
     summary="Explorer: regions",
-    description="The region ids /api/aggregated_stats uses (type \"ai\"): the regions with scored orchestrators.",
+    description="The region ids /api/aggregated_stats uses (type \"ai\"): the regions with scored orchestrators, in "
+                "the latest window of the longest period with data (24h, else 1h, else 5m; the `X-Score-Period` header).",
     tags=["explorer"],
     responses=DATA_RESPONSES,
 )
 def explorer_regions(request: Request, state: State) -> Response[m.ExplorerRegions]:
     lo, hi = _span(None, None)
-    rows, regions = _rows(state, lo, hi, ScoreFilter(None, None, every=True))
+    rows, regions, period = _rows(state, lo, hi, ScoreFilter(None, None, every=True), True)
     ids: dict[str, str] = {}
     for r in rows:
         if _stats(r) is None:  # a region is listed when /api/aggregated_stats can have data for it
@@ -233,4 +256,4 @@ def explorer_regions(request: Request, state: State) -> Response[m.ExplorerRegio
         reg = norm_region(regions.get(r["orchestrator"]))
         ids[region_id(reg)] = reg or "no declared region"
     body = m.ExplorerRegions(regions=[m.ExplorerRegion(id=i, name=n, type="ai") for i, n in sorted(ids.items())])
-    return respond(request, body, False)
+    return _with_period(respond(request, body, False), period)

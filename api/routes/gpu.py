@@ -211,7 +211,7 @@ def gpu_metrics_handler(
     q = CatalogQuery(start, end, by=("orchestrator", "gpu_id", "workflow"), orchestrator=orch, gpu_id=gpu, workflow=wf)
     ctx = open_gpu_context(state.warehouse, q, wanted, state.get("catalog_source", "auto"))
     rows = gpu_rows(ctx, fps_targets(state.sla_config), wanted, versions(state.warehouse, ctx.src, catalog_params(ctx.q)))
-    items, nxt = page(rows, lambda r: (r.orchestrator, r.gpu_id, r.workflow), request, cursor, limit)
+    items, nxt = page(rows, lambda r: (r.orchestrator, r.gpu_id, r.workflow), request, cursor, limit, (str, str, str))
     body = m.GpuMetricsResponse(
         time_range=time_range, window_start=start, window_end=end, start=start, end=end,
         time_window=time_window(start, end), closed=is_closed(request, end), source=ctx.src.name,

@@ -16,7 +16,6 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from api import models as m
-from api.errors import BadRequest
 from api.params import short_text
 from api.query import DATA_RESPONSES, DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page, time_window, window
 from api.reads import gpu_info, raw_samples
@@ -57,9 +56,7 @@ def own_samples(
 ) -> Response[m.SamplesResponse]:
     orch = require_address(request, address)
     start, end = window(time_range, SAMPLES_MAX_S)
-    after = decode_cursor(request, cursor)
-    if after is not None and len(after) != 4:
-        raise BadRequest("cursor is not valid: pass the next_cursor of a previous page unchanged")
+    after = decode_cursor(request, cursor, (int, str, str, str))  # (time, metric, instance, labels JSON)
     rows = raw_samples(state.warehouse, orch, start, end, short_text(metric, "metric", 200), short_text(gpu_id, "gpu_id"),
                        after, limit + 1)  # fmt: skip
     more = len(rows) > limit
@@ -127,7 +124,7 @@ def own_gpus(
             cue=sorted(cue.get(key, []), key=lambda c: (c.method, c.confidence)),
             workflows=sorted(workflows.get(gpu_id, set()) | (workflows.get(lab.get("mig_uuid", ""), set()) if lab.get("mig_uuid") else set())),
         ))  # fmt: skip
-    items, nxt = page(details, lambda d: (d.gpu_id, d.gpu_instance), request, cursor, limit)
+    items, nxt = page(details, lambda d: (d.gpu_id, d.gpu_instance), request, cursor, limit, (str, str))
     body = m.GpusResponse(orchestrator=orch, window_start=start, window_end=end, time_window=time_window(start, end),
                           count=len(items), limit=limit, next_cursor=nxt, gpus=items)  # fmt: skip
     return Response(body, headers=PRIVATE)

@@ -9,12 +9,14 @@ a prober still serves stored periods and results.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
+import msgspec
 from litestar import get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from api import models as m
 from api.errors import BadRequest
 from api.params import duration_s, eth_address
 from exporter.common.clock import now_ms
@@ -45,7 +47,7 @@ def _settings(state: State) -> ProberSettings:
     ),
     tags=["prober"],
 )
-def prober_handler(state: State) -> dict[str, Any]:
+def prober_handler(state: State) -> m.ProberResponse:
     status = state.get("prober")
     if status is not None:
         body = status.as_dict()
@@ -56,7 +58,7 @@ def prober_handler(state: State) -> dict[str, Any]:
     if body["public_key"] is None and stored and stored[0]["public_keys"]:
         body["public_key"] = stored[0]["public_keys"][0]
     body["seed_domain"] = SEED_DOMAIN
-    return body
+    return msgspec.convert(body, m.ProberResponse)
 
 
 @get(
@@ -65,7 +67,9 @@ def prober_handler(state: State) -> dict[str, Any]:
     summary="A period's signed probe results",
     description=(
         "Every probe result of one period as the signed envelope it was stored as: `{alg, public_key, result, "
-        "signature}`, the signature being ed25519 over the canonical JSON of `result` (sorted keys, no spaces). "
+        "result_json, signature}`, the signature being ed25519 over the UTF-8 bytes of `result_json` — the exact "
+        "canonical JSON text of `result` (Python's json.dumps with sorted keys, no spaces, raw UTF-8, Python's float "
+        "repr: verify these bytes rather than re-serialising `result`; docs/prober.md#signatures). "
         "Save them one per line and check them with `naap probe verify FILE --public-key KEY`. The sha256 over the "
         "sorted canonical JSON lines of these results is the `previous_digest` the next period's seed chains from. "
         "Default: the latest stored period."
@@ -75,16 +79,16 @@ def prober_handler(state: State) -> dict[str, Any]:
 def prober_results(
     state: State,
     period_id: Annotated[str | None, Parameter(description="A period id, e.g. global/600s/2993300; default: the latest.")] = None,
-) -> dict[str, Any]:
+) -> m.ProberResultsResponse:
     if period_id is not None and not _PERIOD.match(period_id):
         raise BadRequest(f"period_id must look like <region>/<seconds>s/<index>, e.g. global/600s/2993300; got {period_id[:60]!r}")
     if period_id is None:
         latest = latest_periods(state.warehouse, 1)
         if not latest:
-            return {"period_id": None, "count": 0, "results": []}
+            return m.ProberResultsResponse(period_id=None, count=0, results=[])
         period_id = latest[0]["period_id"]
     envs = period_envelopes(state.warehouse, period_id, MAX_RESULTS)
-    return {"period_id": period_id, "count": len(envs), "results": envs}
+    return msgspec.convert({"period_id": period_id, "count": len(envs), "results": envs}, m.ProberResultsResponse)
 
 
 @get(
@@ -105,7 +109,7 @@ def prober_crosscheck(
     orchestrator: Annotated[str | None, Parameter(description="Orchestrator eth address; omit for every orchestrator.")] = None,
     window: Annotated[str | None, Parameter(description="Window ending now, e.g. 15m, 1h, 1d; default: prober.crosscheck_window_s.")] = None,
     flagged: Annotated[bool, Parameter(description="Only orchestrator × model pairs with at least one flag.")] = False,
-) -> dict[str, Any]:
+) -> m.CrosscheckResponse:
     orch = eth_address(orchestrator, "orchestrator")
     s = _settings(state)
     seconds = duration_s(window, "window") if window is not None else int(s.crosscheck_window_s)
@@ -113,10 +117,10 @@ def prober_crosscheck(
     rows = crosscheck(state.warehouse, thresholds(s), end - seconds * 1000, end, orch)
     if flagged:
         rows = [r for r in rows if r["flags"]]
-    return {
-        "window": {"start_ms": end - seconds * 1000, "end_ms": end, "seconds": seconds},
-        "thresholds": thresholds(s).as_dict(),
-        "count": len(rows),
-        "flagged": sum(1 for r in rows if r["flags"]),
-        "pairs": rows,
-    }
+    return m.CrosscheckResponse(
+        window=m.CrosscheckWindow(start_ms=end - seconds * 1000, end_ms=end, seconds=seconds),
+        thresholds=thresholds(s).as_dict(),
+        count=len(rows),
+        flagged=sum(1 for r in rows if r["flags"]),
+        pairs=rows,
+    )

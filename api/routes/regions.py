@@ -41,6 +41,6 @@ def regions_handler(
         if r is not None:
             counts[r] = counts.get(r, 0) + 1
     entries = [m.RegionEntry(region=r, orchestrators=n) for r, n in counts.items()]
-    items, nxt = page(entries, lambda e: (e.region,), request, cursor, limit)
+    items, nxt = page(entries, lambda e: (e.region,), request, cursor, limit, (str,))
     body = m.RegionsResponse(time_range=time_range, count=len(items), limit=limit, next_cursor=nxt, regions=items)
     return respond(request, body, is_closed(request, end))

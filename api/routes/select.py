@@ -108,7 +108,7 @@ def select(
             ))  # fmt: skip
     for i, s in enumerate(chosen, 1):
         s.why.append(f"rank {i} of {len(chosen)} eligible on score_lower")
-    items, nxt = page(list(enumerate(chosen)), lambda ie: (ie[0],), request, cursor, limit)
+    items, nxt = page(list(enumerate(chosen)), lambda ie: (ie[0],), request, cursor, limit, (int,))
     body = m.SelectResponse(
         workflow=wf, region=wanted, min_score=min_score, max_price=max_price, period=p, window_end=end,
         considered=len(rows), excluded=dict(sorted(excluded.items())), count=len(items), limit=limit, next_cursor=nxt,

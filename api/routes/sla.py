@@ -53,7 +53,7 @@ def sla_compliance(
     rows = scores_at(wh, period, config.version, end, ScoreFilter(orch, wf)) if end is not None else []
     regions = score_regions(wh, end, end - rows[0]["window_start"], source_of(state)) if rows and end is not None else {}
     entries = [entry(r, config, regions) for r in rows]
-    items, nxt = page(entries, lambda e: (e.orchestrator, e.workflow), request, cursor, limit)
+    items, nxt = page(entries, lambda e: (e.orchestrator, e.workflow), request, cursor, limit, (str, str))
     start = end - config.periods[period] * 1000 if end is not None else None
     closed = asked is not None and latest is not None and asked <= latest
     body = m.ComplianceResponse(

@@ -53,9 +53,7 @@ def sla_history(
         raise BadRequest("from must not be after to")
     if hi - lo > MAX_RANGE_S * 1000:
         raise BadRequest(f"from and to span at most {MAX_RANGE_S // 86400} days")
-    after = decode_cursor(request, cursor)
-    if after is not None and len(after) != 3:
-        raise BadRequest("cursor is not valid: pass the next_cursor of a previous page unchanged")
+    after = decode_cursor(request, cursor, (int, str, str))  # (window_end, orchestrator, workflow)
     wh = state.warehouse
     rows = score_history(wh, period, config.version, lo, hi, ScoreFilter(orch, wf),
                          tuple(after) if after else None, limit + 1)  # type: ignore[arg-type]  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
+from api import models as m
 from api.query import DATA_RESPONSES, respond
 from api.scores import scoring_version
 from scoring.sla_config import is_v1
@@ -40,12 +41,12 @@ def _targets(config: Any) -> tuple[list[dict[str, Any]], dict[str, Any], dict[st
     tags=["sla"],
     responses=DATA_RESPONSES,
 )
-def sla_targets(request: Request, state: State) -> Response[dict[str, Any]]:
+def sla_targets(request: Request, state: State) -> Response[m.SlaTargetsResponse]:
     config = state.sla_config
     workflows, periods, weights, canonical = _targets(config)
-    body = {
-        "config_version": config.version, "config_hash": config.hash, "scoring_version": scoring_version(config),
-        "periods": periods, "weights": weights, "workflows": workflows, "config": canonical,
-        "source": "scoring/configs (docs/scoring.md)",
-    }  # fmt: skip
+    body = m.SlaTargetsResponse(
+        config_version=config.version, config_hash=config.hash, scoring_version=scoring_version(config),
+        periods=periods, weights=weights, workflows=workflows, config=canonical,
+        source="scoring/configs (docs/scoring.md)",
+    )  # fmt: skip
     return respond(request, body, False)

@@ -7,7 +7,7 @@ from typing import Any
 
 from scoring.catalog.counters import increases, integrals
 from scoring.catalog.dims import CAPACITY, ORCH, STREAM, group_dims
-from scoring.catalog.result import Context, MetricResult, base, dims_of, grouped, ratio, step_seconds, wilson_interval
+from scoring.catalog.result import Context, MetricResult, base, covered_seconds, dims_of, grouped, ratio, wilson_interval
 from scoring.compute import AVAILABILITY_SQL
 
 STARTED = "naap_streams_started_total"
@@ -53,7 +53,9 @@ def availability(ctx: Context) -> MetricResult:
 def streams(ctx: Context) -> MetricResult:
     """Demand in streams: ``started`` = Σ increase(naap_streams_started_total); ``stream_seconds`` = naap_streams_active
     integrated over the step (counters.integrals), ``inference_minutes`` = stream_seconds / 60 (group by gpu_model for
-    inference minutes by GPU type), ``avg_concurrent`` = stream_seconds / step seconds."""
+    inference minutes by GPU type), ``avg_concurrent`` = stream_seconds / the seconds of the step the data covers
+    (result.covered_seconds: step start to min(step end, as-of), as-of defaulting to now — so the current hour is
+    averaged over the minutes that have passed; None for a step that has not started)."""
     values, src = increases(ctx.wh, ctx.q, ctx.src, ctx.lk, (STARTED,), STREAM)
     res = MetricResult("streams", "streams, seconds, minutes", src.name, (STARTED, ACTIVE))
     started = grouped(ctx, STREAM, values)
@@ -61,9 +63,10 @@ def streams(ctx: Context) -> MetricResult:
     for key in sorted(set(started) | set(active)):
         g = started.get(key) or active[key]
         secs = active.get(key, {}).get("value", 0.0)
+        covered = covered_seconds(ctx, g["step"])
         row = base(ctx, g["step"], dims_of(g, ctx, STREAM))
         row.update(started=started.get(key, {}).get("value"), stream_seconds=secs, inference_minutes=secs / 60,
-                   avg_concurrent=secs / step_seconds(ctx, g["step"]),
+                   avg_concurrent=secs / covered if covered > 0 else None,
                    samples=started.get(key, {}).get("n", 0) + active.get(key, {}).get("n", 0))  # fmt: skip
         res.rows.append(row)
     return res

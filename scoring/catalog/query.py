@@ -33,7 +33,9 @@ class CatalogQuery:
     `by`: the dimensions to group by (a metric that lacks one is not split by it: e.g. swaps, per orchestrator,
     ignore `gpu_id`). Filters: exact values; `workflow` matches "pipeline/model_id" or model_id alone; a filter
     on a dimension a metric lacks leaves that metric unfiltered by it (region applies to every metric, since every
-    row has an orchestrator). `source`: auto | raw | rollup_1m | rollup_5m | rollup_1h."""
+    row has an orchestrator). `source`: auto | raw | rollup_1m | rollup_5m | rollup_1h. `as_of_ms`: the time the
+    data runs to (None: now, read when a rate is computed); a step, or the part of one, after it holds no data
+    yet, so time averages (average concurrent streams) divide by the time covered up to it (`covered_seconds`)."""
 
     start_ms: int
     end_ms: int
@@ -45,6 +47,7 @@ class CatalogQuery:
     workflow: str | None = None
     region: str | None = None
     source: str = "auto"
+    as_of_ms: int | None = None
 
     def __post_init__(self) -> None:
         if self.end_ms <= self.start_ms:

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from exporter.common.clock import now_ms
 from scoring.catalog.counters import SeriesValue
 from scoring.catalog.dims import Lookups, group_dims, load_lookups
 from scoring.catalog.query import CatalogQuery, Source, params, pick_source
@@ -100,6 +101,15 @@ def step_seconds(ctx: Context, step: int) -> float:
     """The length of a step in seconds."""
     start = ctx.q.start_ms + step * ctx.q.step_ms
     return (min(start + ctx.q.step_ms, ctx.q.end_ms) - start) / 1000
+
+
+def covered_seconds(ctx: Context, step: int) -> float:
+    """The seconds of a step the data covers: from its start to its end or the question's as-of (default now),
+    whichever is earlier — an open step (the current hour) is averaged over the time that has passed, not the whole
+    step. 0 for a step that starts after the as-of."""
+    start = ctx.q.start_ms + step * ctx.q.step_ms
+    as_of = ctx.q.as_of_ms if ctx.q.as_of_ms is not None else now_ms()
+    return max(0, min(start + ctx.q.step_ms, ctx.q.end_ms, as_of) - start) / 1000
 
 
 def grouped(ctx: Context, natural: tuple[str, ...], values: Iterable[SeriesValue],
