@@ -88,7 +88,7 @@ def _publish(wh: Any, start: int, end: int, progress: Callable[[str], None]) -> 
     """Score v1 over [start, end): one computed base window per hour standing for the hour (module doc). Returns
     (base windows computed, scores published)."""
     from scoring.inputs_v1 import as_dict, compute_inputs
-    from scoring.publish_v1 import SCORE_COLUMNS, key_sums, score_rows, scores_from_sums
+    from scoring.publish_v1 import SCORE_COLUMNS, key_sums, score_rows, scores_from_sums, window_probes
     from scoring.sla_config import load_config
 
     config = load_config()
@@ -113,39 +113,12 @@ def _publish(wh: Any, start: int, end: int, progress: Callable[[str], None]) -> 
         ends = range(start + p.seconds * 1000, end + 1, step)
         out = []
         for we in ends:
-            out.extend(scores_from_sums(config, period, we, as_of, sums))
+            out.extend(scores_from_sums(config, period, we, as_of, sums, probes=window_probes(wh, config, period, we, as_of)))
         if out:
             wh.insert_rows("sla_scores", SCORE_COLUMNS, score_rows(out, as_of))
         published += len(out)
         progress(f"  {period}: {len(out):,} scores ({len(ends)} windows)")
     return computed, published
-
-
-async def _load_at(wh: Any, fleet: Any, start_ms: int, rounds: int, interval_ms: int, progress: Callable[[str], None]) -> int:
-    """Every scrape of `rounds` rounds from `start_ms` through ScrapeSink and the Writer (as naap/bench_catalog.py's
-    loader, at a chosen start); returns the samples written."""
-    from scraper.sink import ScrapeRecord, ScrapeSink
-    from warehouse.writer import Writer
-
-    batch = 500_000
-    writer = Writer(wh, f"bench-api-{wh.database}", batch_rows=batch, flush_interval_s=3600, max_buffered_rows=4 * batch,
-                    max_buffered_bytes=1 << 30)  # fmt: skip
-    sink = ScrapeSink(writer, scraper="bench")
-    total, t0 = 0, time.perf_counter()
-    for r in range(rounds):
-        slot = start_ms + r * interval_ms
-        for i in range(fleet.orchestrators):
-            orch, inst, rows, n, ts = fleet.scrape(i, slot)
-            sink.add(ScrapeRecord(ts, slot, f"https://{inst}/metrics", orch, inst, True, 0.05, len(rows), n, "", "",
-                                  scraper="bench", identity="checked"), rows, n)  # fmt: skip
-            total += n
-        if writer.queue_depth > 1 and not await writer.flush():
-            raise RuntimeError("the warehouse refused the benchmark's rows")
-        if r and r % max(1, rounds // 10) == 0:
-            progress(f"  {total:,} samples ({100 * r / rounds:.0f} %, {total / (time.perf_counter() - t0):,.0f}/s)")
-    if not await writer.flush():
-        raise RuntimeError("the warehouse refused the benchmark's rows")
-    return total
 
 
 class _Server:
@@ -185,7 +158,7 @@ async def _serve(plan: Plan, data_dir: str, conn: Any, progress: Callable[[str],
     from api.app import create_app
     from api.config import ApiSettings
     from exporter.common.clock import now_ms
-    from naap.bench_catalog import Fleet
+    from naap.bench_catalog import Fleet, load_fleet
     from naap.collector import bind_listener
     from scoring.sla_config import load_config
     from warehouse.client import Warehouse
@@ -200,7 +173,7 @@ async def _serve(plan: Plan, data_dir: str, conn: Any, progress: Callable[[str],
     progress(f"loading {rounds} scrape rounds of {plan.orchestrators} orchestrators × {plan.gpus} GPUs "
              f"({fleet.samples_per_round:,} samples a round), {_iso(start)} to {_iso(end)}")  # fmt: skip
     t = time.perf_counter()
-    samples = await _load_at(wh, fleet, start, rounds, int(plan.interval_s * 1000), progress)
+    samples = await load_fleet(wh, fleet, rounds, int(plan.interval_s * 1000), 500_000, progress, start_ms=start)
     load_s = time.perf_counter() - t
     progress("OPTIMIZE FINAL")
     t = time.perf_counter()

@@ -220,10 +220,11 @@ class BenchResult:
     layouts: dict[str, tuple[int, int]] = field(default_factory=dict)  # samples layout -> (rows, bytes), first hour
     inputs: tuple[int, float, int] = (0, 0.0, 0)  # base windows computed, seconds per window, base window s
     scoring: list[tuple[str, float, int]] = field(default_factory=list)  # period, seconds, scores
+    score_config: str = ""  # the current SLA config's version
 
 
-async def _load(wh: Warehouse, fleet: Fleet, rounds: int, interval_ms: int, batch_rows: int,
-                progress: Callable[[str], None]) -> int:  # fmt: skip
+async def load_fleet(wh: Warehouse, fleet: Fleet, rounds: int, interval_ms: int, batch_rows: int,
+                     progress: Callable[[str], None], start_ms: int = DAY0_MS) -> int:  # fmt: skip
     """Every scrape of `rounds` rounds through ScrapeSink and the Writer; returns the samples written. Generation and
     inserts take turns: an insert streams its chunks from Python, and a generator running beside it in another
     thread would make it wait for the GIL at every chunk (measured: 5× slower)."""
@@ -232,7 +233,7 @@ async def _load(wh: Warehouse, fleet: Fleet, rounds: int, interval_ms: int, batc
     sink = ScrapeSink(writer, scraper="bench")
     total, t0 = 0, time.perf_counter()
     for r in range(rounds):
-        slot = DAY0_MS + r * interval_ms
+        slot = start_ms + r * interval_ms
         for i in range(fleet.orchestrators):
             orch, inst, rows, n, ts = fleet.scrape(i, slot)
             sink.add(ScrapeRecord(ts, slot, f"https://{inst}/metrics", orch, inst, True, 0.05, len(rows), n, "", "",
@@ -259,7 +260,7 @@ def _ingest_cost(path: Path, orchestrators: int, gpus: int, seed: int, rounds: i
                 for res in ("1m", "5m", "1h"):
                     wh.command(f"DROP VIEW rollup_{res}_mv_v1")
             t = time.perf_counter()
-            n = asyncio.run(_load(wh, Fleet(orchestrators, gpus, seed), rounds, interval_ms, batch_rows, lambda _: None))
+            n = asyncio.run(load_fleet(wh, Fleet(orchestrators, gpus, seed), rounds, interval_ms, batch_rows, lambda _: None))
             out.append(n / (time.perf_counter() - t))
             wh.command(f"DROP DATABASE {name}")
         finally:
@@ -329,6 +330,7 @@ def _time_scores(wh: Warehouse, res: BenchResult, end_ms: int, progress: Callabl
     for ws in windows:
         write_inputs(wh, config, compute_inputs(wh, config, ws, as_of), as_of)
     res.inputs = (len(windows), (time.perf_counter() - t) / max(len(windows), 1), config.spec.base_window_s)
+    res.score_config = config.version
     for period, secs in sorted(config.spec.periods.items(), key=lambda kv: kv[1].seconds):
         if secs.seconds * 1000 > end_ms - start:
             continue
@@ -353,7 +355,7 @@ def run_bench(orchestrators: int = 100, gpus: int = 4, hours: float = 24, interv
         rounds = int(hours * 3600 / interval_s)
         progress(f"generating and loading {rounds} scrapes of {orchestrators} orchestrators ({fleet.samples_per_round:,} samples a round)")
         t = time.perf_counter()
-        res.samples = asyncio.run(_load(wh, fleet, rounds, int(interval_s * 1000), batch_rows, progress))
+        res.samples = asyncio.run(load_fleet(wh, fleet, rounds, int(interval_s * 1000), batch_rows, progress))
         res.load_s = time.perf_counter() - t
         progress("OPTIMIZE FINAL")
         t = time.perf_counter()
@@ -414,7 +416,7 @@ def format_result(res: BenchResult) -> str:
         lines.append(f"    {label:<6} {raw_s:>9.3f} {roll_s:>9.3f}   {src:<12} {raw_s / roll_s:>8.1f}x")
     if res.inputs[0]:
         n, per, base_s = res.inputs
-        lines.append(f"  score v1 (current config): inputs {per:.3f} s per {base_s} s base window (mean of {n}; computed "
+        lines.append(f"  score (current config {res.score_config}): inputs {per:.3f} s per {base_s} s base window (mean of {n}; computed "
                      f"once per window as data arrives: {per / base_s:.1%} of one core), then from the stored inputs:")
         for period, took, count in res.scoring:
             lines.append(f"    {period:<6} {took:>8.3f} s for {count:,} scores (per orchestrator and per workflow)")

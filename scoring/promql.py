@@ -99,9 +99,18 @@ def extrapolated_rate(samples: list[Sample], range_start_ms: int, range_end_ms: 
             if cur < prev:
                 result += prev
             prev = cur
+    return extrapolate(result, n, (t_first, v_first), t_last, range_start_ms, range_end_ms, is_counter, is_rate)
+
+
+def extrapolate(result: float, n: int, first: Sample, t_last_ms: int, range_start_ms: int, range_end_ms: int,
+                is_counter: bool, is_rate: bool) -> float:  # fmt: skip
+    """Steps 2–5 of `extrapolated_rate` from a summary of the selected samples: `result` (step 1: last − first plus
+    the reset corrections), their count `n` (≥ 2), the first sample (ms, value) and the last one's time — what a
+    rollup row keeps, so the catalog's rollup path (scoring/catalog/counters.py) runs these same operations."""
+    t_first, v_first = first
     duration_to_start = float(t_first - range_start_ms) / 1000
-    duration_to_end = float(range_end_ms - t_last) / 1000
-    sampled_interval = float(t_last - t_first) / 1000
+    duration_to_end = float(range_end_ms - t_last_ms) / 1000
+    sampled_interval = float(t_last_ms - t_first) / 1000
     average = sampled_interval / float(n - 1)
     if is_counter and result > 0 and v_first >= 0:
         duration_to_zero = sampled_interval * (v_first / result)

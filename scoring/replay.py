@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scoring.compute import compute_scores
-from scoring.inputs_v1 import as_stored, compute_inputs, read_inputs
+from scoring.inputs_v1 import LOOKBACK_MS, as_stored, compute_inputs, read_inputs
 from scoring.publish_v1 import compute_scores_v1, key_sums, scores_from_sums, window_probes
 from scoring.sla_config import AnyConfig, is_v1, released_configs
 from scoring.sla_v1 import ConfigV1
@@ -57,6 +57,9 @@ def published_scores(wh: Warehouse, lo_ms: int, hi_ms: int, orchestrator: str | 
     return wh.query(_PUBLISHED_SQL.replace("{filters}", filters), params).dicts()
 
 
+# Said of inputs the raw log can no longer reproduce: reported, taken as stored, never a difference.
+UNVERIFIABLE = "earlier rows passed the raw log's retention"
+
 _MARKERS_SQL = """
 SELECT toUnixTimestamp64Milli(window_start) AS ws, toUnixTimestamp64Milli(as_of) AS as_of_ms
 FROM score_inputs_v1
@@ -93,13 +96,17 @@ class InputsVerifier:
         diffs: dict[tuple[str, str], str] = {}
         stored = {(r["orchestrator"], r["workflow"]): as_stored(r)
                   for r in read_inputs(self.wh, config, ws, ws + 1, cutoff_ms)}  # fmt: skip
-        if self.raw_from is None or ws < self.raw_from:
-            diffs = {k: "the raw log no longer holds this window (retention); inputs taken as stored" for k in stored}
+        if self.raw_from is None or ws + config.spec.base_window_s * 1000 <= self.raw_from:
+            diffs = {k: f"no raw rows of this window remain ({UNVERIFIABLE}); inputs taken as stored" for k in stored}
         else:
             again = {(r.orchestrator, r.workflow): r.values() for r in compute_inputs(self.wh, config, ws, as_of).rows}
             self.windows_recomputed += 1
             for k in sorted(set(stored) | set(again)):
-                if stored.get(k) != again.get(k):
+                if stored.get(k) == again.get(k):
+                    continue
+                if ws - LOOKBACK_MS < self.raw_from:  # the raw log begins inside this window or the lookback it reads
+                    diffs[k] = f"the raw log begins inside this window or its lookback ({UNVERIFIABLE}); inputs taken as stored"
+                else:
                     diffs[k] = "stored differ from the raw log" if k in stored and k in again else (
                         "stored but not in the raw log" if k in stored else "in the raw log but not stored")
         self.checked[key] = diffs
@@ -144,7 +151,7 @@ def replay(wh: Warehouse, rows: list[dict[str, Any]], configs: dict[str, AnyConf
             if verifier is not None:
                 period_ms = cfg.spec.periods[r["period"]].seconds * 1000
                 diffs = verifier.differences(cfg, base["window_end_ms"] - period_ms, base["window_end_ms"], as_of, r["orchestrator"])
-                hard = [d for d in diffs if "retention" not in d]
+                hard = [d for d in diffs if UNVERIFIABLE not in d]
                 if hard:
                     same, reason = False, "; ".join(hard[:3]) + (f" (+{len(hard) - 3} more)" if len(hard) > 3 else "")
                 elif diffs and same:

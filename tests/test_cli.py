@@ -172,6 +172,28 @@ async def test_a_warehouse_held_by_another_naap_process_says_which(tmp_path: Pat
     _one_line_error(proc, "held by `naap collect`", f"pid {holder.pid}", "ClickHouse server")
 
 
+def test_a_copied_warehouse_is_not_held_by_the_original_holder(tmp_path: Path) -> None:
+    """A directory copied while its collector runs carries the holder file naming that live process; the copy is
+    not held by it (the original is), so it opens."""
+    import json
+    import os
+
+    from warehouse.client import HOLDER_FILE, Warehouse, WarehouseError
+
+    original, copy = tmp_path / "wh", tmp_path / "copy"
+    for d in (original, copy):
+        d.mkdir()
+        (d / HOLDER_FILE).write_text(json.dumps({"pid": os.getppid(), "command": "naap collect", "since": 0,
+                                                 "path": str(original.resolve())}))  # fmt: skip
+    with pytest.raises(WarehouseError, match="held by `naap collect`"):
+        Warehouse(f"chdb://{original}", "naap")
+    wh = Warehouse(f"chdb://{copy}", "naap")
+    try:
+        assert wh.scalar("SELECT 1") == 1
+    finally:
+        wh.close()
+
+
 @pytest.mark.parametrize(("args", "enabled"), [(["--no-host-metrics"], False), ([], True)])
 def test_exporter_host_metrics_flag_reaches_the_config(monkeypatch: pytest.MonkeyPatch, args: list[str], enabled: bool) -> None:
     import exporter.server
@@ -186,3 +208,14 @@ def test_exporter_host_metrics_flag_reaches_the_config(monkeypatch: pytest.Monke
     result = CliRunner().invoke(cli, ["exporter", "--simulate", "--no-nvml", *args])
     assert result.exit_code == 0, result.output
     assert seen["cfg"].host_metrics.enabled is enabled
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["replay", "--period", "2h"], "--period '2h' is no period of any released SLA config"),
+    (["slo", "--orchestrator", "0xzz"], "--orchestrator must be a 0x-prefixed 20-byte hex address"),
+])  # fmt: skip
+def test_bad_options_are_usage_errors_before_any_warehouse_is_opened(tmp_path: Path, args: list[str], says: str) -> None:
+    result = CliRunner().invoke(cli, [*args, "--data-dir", str(tmp_path / "none")])
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert not (tmp_path / "none").exists()

@@ -119,3 +119,26 @@ wh.close()
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "DIFFERS" in bad.stdout and "coverage: 0.5 -> " in bad.stdout and "was: " in bad.stdout, bad.stdout[:600]
     assert "Traceback" not in bad.stderr
+
+
+def test_a_window_the_raw_log_begins_inside_is_recomputed_and_retention_is_named(warehouse: Warehouse) -> None:
+    """The collector starts mid-minute: the first base window holds rows from the first sample on, and replay
+    recomputes it from them (it is not "passed retention"). Once rows really are gone (deleted as retention
+    would), the windows they were in are reported as unverifiable and taken as stored, never as a difference."""
+    from scoring.replay import UNVERIFIABLE
+
+    cfg = load_config()
+    start = _start() + 30_000  # mid-minute
+    insert_history(warehouse, start, hours=0.25, n=3, seed=5)
+    publish_history(warehouse, cfg, start - 30_000, minutes=12)
+    rows = published_scores(warehouse, start - HOUR, start + HOUR)
+    assert rows
+    results = replay(warehouse, rows)
+    assert all(r.identical for r in results), [r.reason for r in results if not r.identical][:3]
+    assert not [r.reason for r in results if r.reason], [r.reason for r in results if r.reason][:3]
+    warehouse.command(f"ALTER TABLE samples DELETE WHERE ts < fromUnixTimestamp64Milli({start + 150_000}, 'UTC') "
+                      "SETTINGS mutations_sync = 2")  # fmt: skip
+    results = replay(warehouse, rows)
+    assert all(r.identical for r in results), [r.reason for r in results if not r.identical][:3]
+    named = [r.reason for r in results if r.reason]
+    assert named and all(UNVERIFIABLE in why for why in named), named[:3]

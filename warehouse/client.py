@@ -115,10 +115,13 @@ def _holder(dsn: str) -> str:
     """Who holds an embedded warehouse: the command and pid its holder file names, if that process is alive and
     is not this one; "" otherwise."""
     try:
-        info = json.loads((embedded_path(dsn) / HOLDER_FILE).read_text())
+        where = embedded_path(dsn)
+        info = json.loads((where / HOLDER_FILE).read_text())
         pid = int(info["pid"])
         if pid == os.getpid():
             return ""
+        if "path" in info and info["path"] != str(where.resolve()):
+            return ""  # a copied directory carries its original's holder file: that process holds the original
         os.kill(pid, 0)  # raises when no such process
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["since"])))
         return f"`{info['command']}` (pid {pid}, since {since})"
@@ -223,7 +226,8 @@ class Warehouse(_Reads):
         command = holder or " ".join(os.path.basename(a) for a in sys.argv[:2]) or "python"
         try:
             (embedded_path(self.dsn) / HOLDER_FILE).write_text(
-                json.dumps({"pid": os.getpid(), "command": command, "since": time.time()})
+                json.dumps({"pid": os.getpid(), "command": command, "since": time.time(),
+                            "path": str(embedded_path(self.dsn).resolve())})
             )
             self._holder_written = True
         except OSError:

@@ -23,7 +23,8 @@ from typing import Any
 
 from scoring.catalog.dims import Lookups, filters_sql
 from scoring.catalog.query import RAW, CatalogQuery, Source, params
-from scoring.promql import go_duration_seconds, promql_increase_sql
+from scoring.promql import extrapolate as promql_extrapolate
+from scoring.promql import promql_increase_sql
 from warehouse.client import Warehouse
 
 
@@ -41,37 +42,15 @@ class SeriesValue:
     value: float | None
 
 
-def _go_div(a: float, b: float) -> float:
-    if b == 0:
-        return float("nan") if a == 0 or a != a else float("inf") * (1 if a > 0 else -1)
-    return a / b
-
-
 def extrapolate(n: int, first: tuple[int, float], last: tuple[int, float], result: float, start_ms: int, end_ms: int,
                 rate: bool = False) -> float | None:  # fmt: skip
-    """Steps 2–5 of Prometheus 2.42's `extrapolatedRate` for a counter (scoring/promql.py `extrapolated_rate`, the
-    same operations in the same order), from the summary of the selected samples: their count `n`, first and last
-    (ms, value), and `result` = last − first plus the reset corrections. The increase in the counter's unit, or
-    per second with `rate`; None with fewer than 2 samples."""
+    """Steps 2–5 of Prometheus 2.42's `extrapolatedRate` for a counter (scoring/promql.py `extrapolate`, the one
+    implementation), from the summary of the selected samples: their count `n`, first and last (ms, value), and
+    `result` = last − first plus the reset corrections. The increase in the counter's unit, or per second with
+    `rate`; None with fewer than 2 samples."""
     if n < 2:
         return None
-    (t_first, v_first), (t_last, _) = first, last
-    duration_to_start = float(t_first - start_ms) / 1000
-    duration_to_end = float(end_ms - t_last) / 1000
-    sampled_interval = float(t_last - t_first) / 1000
-    average = sampled_interval / float(n - 1)
-    if result > 0 and v_first >= 0:
-        duration_to_zero = sampled_interval * (v_first / result)
-        if duration_to_zero < duration_to_start:
-            duration_to_start = duration_to_zero
-    threshold = average * 1.1
-    extrapolate_to = sampled_interval
-    extrapolate_to += duration_to_start if duration_to_start < threshold else average / 2
-    extrapolate_to += duration_to_end if duration_to_end < threshold else average / 2
-    factor = _go_div(extrapolate_to, sampled_interval)
-    if rate:
-        factor = _go_div(factor, go_duration_seconds(end_ms - start_ms))
-    return result * factor
+    return promql_extrapolate(result, n, first, last[0], start_ms, end_ms, is_counter=True, is_rate=rate)
 
 
 _WIN_START = "({start:Int64} + step * {step:Int64})"
