@@ -32,9 +32,17 @@ Embed = Annotated[str | None, Parameter(description="1: the iframe mode, without
 Text = Annotated[str | None, Parameter(max_length=160)]
 
 
+# Each page file holds its <main>; layout.html is the chrome they share (head, navigation, footer).
+TITLES = {"index.html": ("Leaderboard", "leaderboard.js"), "orchestrator.html": ("Orchestrator", "orchestrator.js"),
+          "network.html": ("Network", "network.js"), "targets.html": ("Targets", "targets.js")}  # fmt: skip
+
+
 @lru_cache(maxsize=8)
 def _html(name: str) -> str:
-    return PAGES.joinpath(name).read_text(encoding="utf-8")
+    title, script = TITLES[name]
+    layout = PAGES.joinpath("layout.html").read_text(encoding="utf-8")
+    main = PAGES.joinpath(name).read_text(encoding="utf-8")
+    return layout.replace("{title}", title).replace("{script}", script).replace("{main}", main.rstrip("\n"))
 
 
 def _page(name: str, embed: str | None) -> Response[str]:
