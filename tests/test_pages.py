@@ -56,7 +56,12 @@ def base(chdb_dir: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        # Loopback only: no name resolves except to loopback, and Chromium's own background traffic (updates,
+        # safe browsing, metrics) is off — the pages must need nothing from outside, and the tests reach nothing.
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+            "--disable-background-networking", "--disable-component-update", "--disable-domain-reliability",
+            "--no-pings", "--safebrowsing-disable-auto-update"])  # fmt: skip
         yield b
         b.close()
 
