@@ -1,7 +1,9 @@
 """Shared fixtures. Real parts only: a real chDB warehouse, real HTTP servers on loopback.
 
 chDB allows one data directory per process at a time, so the whole test session shares one directory
-and every test gets its own ClickHouse database inside it.
+and every test gets its own ClickHouse database inside it, dropped with SYNC when the test ends. (A plain DROP
+on an Atomic database only schedules the tables' removal, eight minutes later: the dropped tables pile up and
+every CREATE after them gets slower, about 20 ms more per hundred tests.)
 
 The exporter's tests run on an exporter-only install (`pip install '.[exporter]'`): nothing of the collector
 is imported here at module level, only inside the fixtures that need it.
@@ -25,9 +27,27 @@ def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
 
 
+def drop_database(wh: "Warehouse", name: str) -> None:
+    """Drop a test's database now (SYNC), not after the Atomic engine's delay; see the module docstring."""
+    wh.command(f"DROP DATABASE IF EXISTS `{name}` SYNC")
+
+
 @pytest.fixture
-def db_name() -> str:
-    return f"t_{uuid.uuid4().hex[:12]}"
+def db_name(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database name; whatever the test created under it is dropped when it ends."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield name
+    if "chdb_dir" not in request.fixturenames:
+        return  # the test never had the session's warehouse directory, so it created nothing in it
+    from warehouse.client import Warehouse
+
+    chdb_dir = request.getfixturevalue("chdb_dir")
+    control = Warehouse(f"chdb://{chdb_dir}", "default")
+    try:
+        if control.scalar("SELECT count() FROM system.databases WHERE name = {n:String}", {"n": name}):
+            drop_database(control, name)
+    finally:
+        control.close()
 
 
 @pytest.fixture
@@ -39,7 +59,7 @@ def warehouse(chdb_dir: Path, db_name: str) -> Iterator["Warehouse"]:
     wh = Warehouse(f"chdb://{chdb_dir}", db_name)
     apply_migrations(wh)
     yield wh
-    wh.command(f"DROP DATABASE IF EXISTS `{db_name}`")
+    drop_database(wh, db_name)
     wh.close()
 
 

@@ -216,8 +216,9 @@ async def test_rpc_failing_mid_walk_keeps_the_last_good_snapshot(chain: LocalCha
 async def test_failover_to_a_second_rpc_url(chain: LocalChain, rpc: RpcServer, mode: str) -> None:
     chain.set_pool(entries(8))
     with RpcServer(chain) as second:
-        rpc.fail(mode, after=10, delay_s=1.5)
-        reader = make_reader([rpc.url, second.url], chain.controller.address, timeout_s=0.5)
+        rpc.fail(mode, after=10)  # "slow": answers held until heal(), so only the time limit can end them
+        # A time limit far above a loaded machine's answer time: only the held answers may reach it.
+        reader = make_reader([rpc.url, second.url], chain.controller.address, timeout_s=3.0)
         try:
             walk = await reader.walk()
         finally:
@@ -313,7 +314,8 @@ async def test_abandoned_walks_leave_the_reader_usable(chain: LocalChain, rpc: R
     """A walk given up mid-flight (inconsistent pool, time limit) cancels requests in flight; the next walk
     must still work. (web3's own HTTP provider can deadlock here: see discovery.rpc.SessionProvider.)"""
     chain.set_pool(entries(6))
-    source = make_source([rpc.url], chain.controller.address, concurrency=6, timeout_s=0.3, retries=0)
+    # The time limit is far above a loaded machine's answer time: only the answer held below may reach it.
+    source = make_source([rpc.url], chain.controller.address, concurrency=6, timeout_s=3.0, retries=0)
     try:
         for _ in range(8):
             chain.set_next_unchecked(addr(4), addr(1))  # a cycle: the walk stops with detail reads in flight
@@ -321,7 +323,7 @@ async def test_abandoned_walks_leave_the_reader_usable(chain: LocalChain, rpc: R
                 await source.discover()
             chain.set_next_unchecked(addr(4), addr(5))
             assert len((await source.discover()).targets) == 6
-        rpc.fail("slow", count=1, delay_s=1.0)  # one request past the time limit, cancelled
+        rpc.fail("slow", count=1)  # one answer held past the time limit: the request is cancelled
         with pytest.raises(WalkError, match="TimeoutError"):
             await source.discover()
         assert len((await source.discover()).targets) == 6

@@ -75,7 +75,7 @@ def wh(chdb_dir: Path) -> Iterator[Warehouse]:
                                               "live-video-to-video", "streamdiffusion-sdxl", "ok", "good", "none", 1, 0, 1200.0)
                                              for i in range(2)])  # fmt: skip
     yield w
-    w.command(f"DROP DATABASE IF EXISTS `{w.database}`")
+    w.command(f"DROP DATABASE IF EXISTS `{w.database}` SYNC")
     w.close()
 
 

@@ -203,7 +203,7 @@ def server_wh(standin: str) -> Iterator:  # noqa: F811
     wh = Warehouse(standin, db, read_timeout_s=2)
     apply_migrations(wh)
     yield wh
-    wh.command(f"DROP DATABASE IF EXISTS `{db}`")
+    wh.command(f"DROP DATABASE IF EXISTS `{db}` SYNC")
     wh.close()
 
 
@@ -401,7 +401,7 @@ def test_a_query_string_password_is_masked_and_accepted(standin: str) -> None:  
     try:
         assert wh.scalar("SELECT 1") == 1
     finally:
-        wh.command(f"DROP DATABASE IF EXISTS `{wh.database}`")
+        wh.command(f"DROP DATABASE IF EXISTS `{wh.database}` SYNC")
         wh.close()
 
 

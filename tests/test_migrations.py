@@ -45,7 +45,7 @@ def test_apply_on_empty_warehouse_then_again_is_a_noop(chdb_dir: Path, db_name: 
         assert pending_migrations(wh) == []
         assert wh.scalar(f"SELECT count() FROM {LEDGER_TABLE}") == len(first)
     finally:
-        wh.command(f"DROP DATABASE `{db_name}`")
+        wh.command(f"DROP DATABASE `{db_name}` SYNC")
         wh.close()
 
 
@@ -57,7 +57,7 @@ def test_an_edited_migration_stops_start_up(chdb_dir: Path, db_name: str) -> Non
         with pytest.raises(MigrationError, match="edited after it was applied"):
             apply_migrations(wh)
     finally:
-        wh.command(f"DROP DATABASE `{db_name}`")
+        wh.command(f"DROP DATABASE `{db_name}` SYNC")
         wh.close()
 
 

@@ -49,7 +49,7 @@ def base(chdb_dir: Path) -> Iterator[str]:
         with serve(wh) as url:
             yield url
     finally:
-        wh.command(f"DROP DATABASE IF EXISTS `{wh.database}`")
+        wh.command(f"DROP DATABASE IF EXISTS `{wh.database}` SYNC")
         wh.close()
 
 

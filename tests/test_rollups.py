@@ -220,5 +220,5 @@ async def test_migrating_backfills_the_rollups_from_rows_already_there(chdb_dir:
             want = catalog(wh, CatalogQuery(T0, T0 + H, by=q.by, source="raw"), TARGETS)
             assert not same(got["metrics"], want["metrics"]), source
     finally:
-        wh.command(f"DROP DATABASE IF EXISTS `{db_name}`")
+        wh.command(f"DROP DATABASE IF EXISTS `{db_name}` SYNC")
         wh.close()

@@ -77,7 +77,7 @@ def wh(standin: str, db: str) -> Iterator[Warehouse]:
     w = Warehouse(standin, db)
     apply_migrations(w)
     yield w
-    w.command(f"DROP DATABASE IF EXISTS `{db}`")
+    w.command(f"DROP DATABASE IF EXISTS `{db}` SYNC")
     w.close()
 
 
@@ -183,7 +183,7 @@ def test_open_warehouse_applies_every_migration_over_http(standin: str, db: str,
         assert "toIntervalDay(30)" in ttl, ttl
         assert apply_migrations(w) == []  # the ledger is read back over http: nothing is applied twice
     finally:
-        w.command(f"DROP DATABASE IF EXISTS `{db}`")
+        w.command(f"DROP DATABASE IF EXISTS `{db}` SYNC")
         w.close()
 
 
@@ -215,7 +215,7 @@ def test_standin_speaks_clickhouse_connects_encodings(standin: str, db: str, com
         assert c.query(f"SELECT count(), sum(a), uniqExact(s) FROM `{db}`.t").result_rows == [(1000, 499500, 3)]
         assert c.command("SELECT 1 WHERE 0") == ""  # a result with no rows, as a server reports it
     finally:
-        c.command(f"DROP DATABASE IF EXISTS `{db}`")
+        c.command(f"DROP DATABASE IF EXISTS `{db}` SYNC")
         c.close()
 
 

@@ -5,7 +5,7 @@ eth_call, eth_getCode, eth_getBlockByNumber, web3_clientVersion), single or batc
 uses, including its errors ("header not found" for a block it does not have yet).
 
 `fail(...)` makes the server misbehave after a number of good answers: HTTP 503, a dropped connection, a
-JSON-RPC error, or a slow answer; `on_request` runs a hook before each answer (tests change the pool from
+JSON-RPC error, or a slow answer (a fixed delay, or held until `heal()`); `on_request` runs a hook before each answer (tests change the pool from
 there, in the middle of a walk).
 """
 
@@ -40,7 +40,7 @@ class Fault:
     after: int  # requests answered normally first
     mode: str
     count: int | None  # failing requests, then normal again; None: until heal()
-    delay_s: float
+    delay_s: float | None  # mode "slow": seconds to wait; None: hold the answer until heal() or stop()
 
 
 def _block_param(value: Any) -> int | str:
@@ -80,6 +80,7 @@ class RpcServer:
         self.on_request: Callable[[int, str], None] | None = None
         self._fault: Fault | None = None
         self._lock = threading.Lock()
+        self._released = threading.Event()  # set by heal()/stop(): answers held by a "slow" fault go out
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,6 +108,7 @@ class RpcServer:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
@@ -120,15 +122,21 @@ class RpcServer:
 
     # ---- faults ----------------------------------------------------------------------------------------------
 
-    def fail(self, mode: str = "http_503", after: int = 0, count: int | None = None, delay_s: float = 5.0) -> None:
+    def fail(self, mode: str = "http_503", after: int = 0, count: int | None = None, delay_s: float | None = None) -> None:
+        """Misbehave after `after` good answers, for `count` requests (None: until heal()).
+
+        Mode "slow" waits `delay_s` seconds before answering, or with delay_s=None holds the answer until heal()
+        or stop(): a client timeout then fires however slow the machine is, which keeps tests off the clock."""
         if mode not in FAULT_MODES:
             raise ValueError(f"mode must be one of {FAULT_MODES}")
         with self._lock:
+            self._released.clear()
             self._fault = Fault(after=after, mode=mode, count=count, delay_s=delay_s)
 
     def heal(self) -> None:
         with self._lock:
             self._fault = None
+        self._released.set()
 
     def _fault_now(self) -> Fault | None:
         with self._lock:
@@ -169,7 +177,10 @@ class RpcServer:
                 self._send(h, 503, {"message": "service unavailable (injected)"})
                 return
             if fault.mode == "slow":
-                time.sleep(fault.delay_s)
+                if fault.delay_s is None:
+                    self._released.wait()
+                else:
+                    time.sleep(fault.delay_s)
         answers = []
         for call in calls:
             answers.append(self._answer(call, fault))
