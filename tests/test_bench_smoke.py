@@ -14,7 +14,7 @@ import pytest
     (["catalog", "--orchestrators", "1", "--gpus", "1", "--hours", "1", "--interval", "60"],
      ["B/sample", "raw/rollup", "inputs", "5m"]),
     (["replay", "--orchestrators", "1", "--hours", "1", "--interval", "60"], ["identical", "projected 30 days"]),
-    (["api", "--orchestrators", "1", "--gpus", "1", "--hours", "1", "--seconds", "0.5", "--concurrency", "1"],
+    (["api", "--orchestrators", "1", "--gpus", "1", "--hours", "1", "--seconds", "0.1", "--concurrency", "1"],
      ["/v1/sla/compliance", "/api/top_ai_score", "mixed, every endpoint at once"]),
 ])  # fmt: skip
 def test_a_benchmark_runs_and_prints_its_figures(args: list[str], prints: list[str]) -> None:
