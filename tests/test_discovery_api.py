@@ -41,6 +41,8 @@ async def test_collector_discovers_from_the_chain_and_serves_http_sd(
         + [PoolEntry(addr(8), lpt(1), True, "https://192.168.7.7:8935"), PoolEntry(addr(9), lpt(1), True, None)]
     )
     settings.discovery.interval_s = 0.5
+    settings.scraper.interval_s = 1.0  # first: the timeout may not exceed the interval
+    settings.scraper.timeout_s = 1.0  # far above a loopback answer's time
     settings.discovery.chain = {
         "rpc_urls": [rpc.url], "controller": chain.controller.address, "max_requests_per_s": 0, "timeout_s": 2,
         "overrides": {addr(i): {"url": s.url} for i, s in enumerate(fleet)},
@@ -65,6 +67,12 @@ async def test_collector_discovers_from_the_chain_and_serves_http_sd(
             assert all(g["labels"]["__metrics_path__"] == "/metrics" and g["labels"]["naap_source"] == "chain" for g in groups)
             listing = await get("/v1/discovery/targets")
             assert {(r["orchestrator"], r["reason"]) for r in listing["refused"]} == {(addr(8), "private"), (addr(9), "no_service_uri")}
+
+            # addr(0) leaves the pool next: first let all three be scraped (the end asserts they were, while listed).
+            def scraped_up() -> set[str]:
+                return {r[0] for r in warehouse.query("SELECT DISTINCT orchestrator FROM scrapes WHERE up = 1").rows}
+
+            await _until(lambda: {addr(0), addr(1), addr(2)} <= scraped_up(), timeout_s=30.0)
 
             # The pool changes; the next scheduled walk (every 0.5 s) picks it up, without a restart.
             fleet.append(await _exporter(3))

@@ -29,19 +29,42 @@ def _samples(text: str) -> dict[tuple[str, tuple], float]:
     }
 
 
+OK = ("naap_scraper_scrapes_total", (("outcome", "ok"),))
+
+
+async def _metrics_until(url: str, done, timeout_s: float = 30.0) -> str:  # noqa: ANN001
+    """GET `url` until `done(samples)` holds; the deadline only guards against a hang."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(url) as r:
+                assert r.status == 200
+                assert r.headers["Content-Type"].startswith("text/plain")
+                text = await r.text()
+            if done(_samples(text)):
+                return text
+            assert loop.time() < deadline, f"counters not reached in {timeout_s} s:\n{text}"
+            await asyncio.sleep(0.1)
+
+
 async def test_collector_api_serves_scraper_metrics(settings: Settings, fast_sla) -> None:  # noqa: ANN001
     fleet = await _fleet([PROFILES["steady"], PROFILES["steady"]])
     settings.discovery.targets = [{"url": s.url, "orchestrator": s.config.orchestrator} for s in fleet]
-    settings.scraper.timeout_s = 0.2
-    settings.scraper.interval_s = 0.25
+    settings.scraper.interval_s = 1.0  # first: the timeout may not exceed the interval
+    settings.scraper.timeout_s = 1.0  # far above a loopback answer's time
+
+    def enough(got: dict) -> bool:
+        return (
+            got.get(OK, 0) >= 4
+            and got.get(("naap_scraper_parses_total", (("path", "fast"),)), 0) >= 4
+            and got.get(("naap_scraper_scrape_duration_seconds_count", ()), 0) >= 4
+            and got.get(("naap_scraper_samples_total", ()), 0) > 20
+        )
+
     try:
         async with running_collector(settings, fast_sla) as (_collector, running):
-            await asyncio.sleep(2.0)
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"{running.api_url}/metrics") as r:
-                    assert r.status == 200
-                    assert r.headers["Content-Type"].startswith("text/plain")
-                    text = await r.text()
+            text = await _metrics_until(f"{running.api_url}/metrics", enough)
     finally:
         for s in fleet:
             await s.stop()
@@ -62,19 +85,19 @@ async def test_standalone_scraper_serves_metrics_on_its_own_port(settings: Setti
     fleet = await _fleet([PROFILES["steady"]])
     settings.discovery.targets = [{"url": fleet[0].url, "orchestrator": fleet[0].config.orchestrator}]
     settings.scraper.metrics_port = 0
+    settings.scraper.interval_s = 1.0  # first: the timeout may not exceed the interval
+    settings.scraper.timeout_s = 1.0  # far above a loopback answer's time
     collector = Collector(settings, with_api=False, with_scoring=False)
     stop = asyncio.Event()
     task = asyncio.create_task(collector.run(stop))
     try:
-        for _ in range(100):
-            if collector.metrics_port:
-                break
+        # The listener opens only after the warehouse's migrations: wait for it as long as start-up may take.
+        deadline = asyncio.get_running_loop().time() + 30
+        while not collector.metrics_port:
+            assert not task.done(), task
+            assert asyncio.get_running_loop().time() < deadline, "no metrics listener in 30 s"
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1.5)
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{collector.metrics_port}/metrics") as r:
-                assert r.status == 200
-                text = await r.text()
+        text = await _metrics_until(f"http://127.0.0.1:{collector.metrics_port}/metrics", lambda got: got.get(OK, 0) >= 1)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
