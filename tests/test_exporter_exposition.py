@@ -46,6 +46,7 @@ EXPECTED = {
     "naap_host_disk_read_bytes_total", "naap_host_disk_written_bytes_total",
     "naap_host_network_receive_bytes_total", "naap_host_network_transmit_bytes_total",
 }  # fmt: skip
+DCGM_FAMILIES = {"naap_gpu_pipe_active_ratio", "naap_gpu_sm_active_ratio", "naap_gpu_dram_active_ratio"}
 
 
 async def _simulated(**over: object) -> tuple[ExporterServer, dict[str, bytes]]:
@@ -53,9 +54,18 @@ async def _simulated(**over: object) -> tuple[ExporterServer, dict[str, bytes]]:
                          orchestrator="0x" + "ab" * 20, region="eu-west", **over)  # fmt: skip
     srv = ExporterServer(Exporter(cfg, window_s=0.2))
     await srv.start()
-    await asyncio.sleep(1.2)  # a few windows: FPS, jitter and histograms are in the page
     bodies: dict[str, bytes] = {}
     async with aiohttp.ClientSession(auto_decompress=False) as http:
+        # A few windows: poll until FPS, jitter and histograms are in the page (the deadline only guards a hang;
+        # past it the caller's assertions say what is missing).
+        want = EXPECTED | (DCGM_FAMILIES if over.get("simulate_dcgm") else set())
+        deadline = asyncio.get_running_loop().time() + 60
+        while asyncio.get_running_loop().time() < deadline:
+            async with http.get(srv.url, headers={"Accept-Encoding": "identity"}) as r:
+                page = (await r.read()).decode()
+            if want <= {s.name for f in parse_text(page) for s in f.samples}:
+                break
+            await asyncio.sleep(0.1)
         for name, headers in {
             "text": {"Accept-Encoding": "identity"},
             "openmetrics": {"Accept": OPENMETRICS, "Accept-Encoding": "identity"},
@@ -85,7 +95,7 @@ async def test_simulated_exposition_is_promtool_clean_in_every_format(dcgm: bool
     names = {s.name for f in parse_text(text.decode()) for s in f.samples}
     assert EXPECTED <= names, EXPECTED - names
     if dcgm:
-        assert {"naap_gpu_pipe_active_ratio", "naap_gpu_sm_active_ratio", "naap_gpu_dram_active_ratio"} <= names
+        assert DCGM_FAMILIES <= names
     # Every family carries HELP and TYPE.
     lines = text.decode().splitlines()
     helped = {ln.split()[2] for ln in lines if ln.startswith("# HELP ")}
@@ -234,8 +244,14 @@ def test_naap_exporter_simulate_serves_the_full_exposition(tmp_path: Path) -> No
         import time
         import urllib.request
 
-        time.sleep(1.0)
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        # A few windows: poll until the full exposition is there (the deadline only guards a hang).
+        want = EXPECTED - {"naap_gpu_ecc_errors_total"}
+        deadline = time.monotonic() + 60
+        while True:
+            text = urllib.request.urlopen(url, timeout=10).read().decode()
+            if want <= {s.name for f in parse_text(text) for s in f.samples} or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

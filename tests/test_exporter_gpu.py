@@ -352,11 +352,11 @@ def test_dcgm_bindings_that_give_no_profiling_value_are_down() -> None:
 
 async def test_dcgm_exporter_url_is_scraped_over_http() -> None:
     runner, url = await serve_body((DATA / "dcgm-exporter.prom").read_bytes())
-    cfg = ExporterConfig(host="127.0.0.1", port=0, push={"enabled": False}, dcgm={"url": url, "interval_s": 0.2})
+    cfg = ExporterConfig(host="127.0.0.1", port=0, push={"enabled": False}, dcgm={"url": url, "interval_s": 0.2, "timeout_s": 10})
     srv = ExporterServer(Exporter(cfg, nvml_module=RecordedNvml()))
     await srv.start()
     try:
-        got = await scrape_when(srv.url, lambda: srv.exporter.dcgm.up)  # type: ignore[union-attr]
+        got = await scrape_when(srv.url, lambda: srv.exporter.dcgm.up, tries=400)  # type: ignore[union-attr]
     finally:
         await srv.stop()
         await runner.cleanup()
@@ -376,7 +376,7 @@ async def test_a_dcgm_exporter_that_fails_is_counted_and_its_families_drop(tmp_p
     bad = tmp_path / "bad.prom"
     bad.write_text("this is { not an exposition\n")
     runner, url = await serve_body(bad.read_bytes())
-    src = DcgmExporterSource(url, interval_s=0.1, timeout_s=1.0)
+    src = DcgmExporterSource(url, interval_s=0.1, timeout_s=10)  # the read must complete: the parse fails
     src.snapshot.by_gpu = {(H100, ""): {"tensor_active": 0.5}}  # a good earlier read
     try:
         await src.refresh_async()
@@ -513,7 +513,7 @@ async def test_a_hung_nvml_read_is_a_failed_read_and_what_it_returns_late_is_thr
     x = Exporter(ExporterConfig(port=0, dcgm={"mode": "off"}), nvml_module=nvml)
     poller = x.gpu_poller
     assert poller is not None
-    poller.read_timeout_s = 0.2
+    poller.read_timeout_s = 10  # good reads: far above any normal read time
     await poller.refresh_async()
     assert poller.up and poller.readings
     release = threading.Event()
@@ -524,6 +524,7 @@ async def test_a_hung_nvml_read_is_a_failed_read_and_what_it_returns_late_is_thr
         return count()
 
     nvml.nvmlDeviceGetCount = hangs  # type: ignore[method-assign]
+    poller.read_timeout_s = 0.2  # short only where it must fire: `release` holds this read
     await poller.refresh_async()
     assert not poller.up and poller.readings == [] and "did not return" in (poller.last_error or "")
     await poller.refresh_async()  # the first read still hangs: no second thread, another failed read
@@ -535,6 +536,7 @@ async def test_a_hung_nvml_read_is_a_failed_read_and_what_it_returns_late_is_thr
     await asyncio.sleep(0)  # the done-callback runs
     assert poller.readings == []  # read long ago: not shown
     nvml.nvmlDeviceGetCount = count  # type: ignore[method-assign]
+    poller.read_timeout_s = 10
     await poller.refresh_async()
     assert poller.up and len(poller.readings) == 2
 
@@ -609,11 +611,11 @@ def test_mig_streams_map_to_their_instance_for_the_proxy_cue() -> None:
 
 async def test_dcgm_exporter_gpu_instances_join_their_mig_readings() -> None:
     runner, url = await serve_body((DATA / "dcgm-exporter-mig.prom").read_bytes())
-    cfg = ExporterConfig(host="127.0.0.1", port=0, push={"enabled": False}, dcgm={"url": url, "interval_s": 0.2})
+    cfg = ExporterConfig(host="127.0.0.1", port=0, push={"enabled": False}, dcgm={"url": url, "interval_s": 0.2, "timeout_s": 10})
     srv = ExporterServer(Exporter(cfg, nvml_module=RecordedNvml(mig=True)))
     await srv.start()
     try:
-        got = await scrape_when(srv.url, lambda: srv.exporter.dcgm.up)  # type: ignore[union-attr]
+        got = await scrape_when(srv.url, lambda: srv.exporter.dcgm.up, tries=400)  # type: ignore[union-attr]
     finally:
         await srv.stop()
         await runner.cleanup()

@@ -68,7 +68,9 @@ async def test_runner_pushes_streams_windows_and_events_over_loopback() -> None:
 
 
 async def test_a_silent_runner_is_a_disconnect_and_a_restarted_runner_starts_over() -> None:
-    srv = await _server(stale_s=1.0)
+    # stale_s far above the test's own run time, so the server's own expiry loop never fires mid-test; expiry is
+    # driven by an explicit clock below.
+    srv = await _server(stale_s=60.0)
     try:
         a = PushClient(srv.push_url, runner="r1")
         a.start_stream("x", "p", "m", "g").frame_out(5)
@@ -81,7 +83,8 @@ async def test_a_silent_runner_is_a_disconnect_and_a_restarted_runner_starts_ove
         assert _value(got, "naap_frames_out_total", model_id="m") == 6
         ingest = srv.exporter.ingest
         assert ingest is not None
-        assert ingest.expire(now=ingest._clock() + 5.0) == 1
+        assert ingest.expire(now=ingest._clock() + 30.0) == 0  # silent, but not for stale_s yet
+        assert ingest.expire(now=ingest._clock() + 61.0) == 1
         got = await scrape(srv.url)
         assert _value(got, "naap_streams_active", model_id="m") == 0
         assert _value(got, "naap_stream_errors_total", error_class="runner_disconnect") == 1

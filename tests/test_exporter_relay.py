@@ -13,6 +13,8 @@ from exporter.server import Exporter, ExporterServer
 from exposition_helpers import scrape_when, serve_body, value
 
 DATA = Path(__file__).parent / "data" / "exporter"
+# Reads here must complete (a good body, a 503, a parse or size failure): limits far above any answer time, and
+# scrape_when waits up to 400 x 50 ms for a source to get there (it returns as soon as the source has).
 
 
 async def _serve_on(body: bytes, port: int) -> web.AppRunner:
@@ -36,7 +38,7 @@ async def test_capacity_and_live_pipeline_series_are_relayed_under_our_labels() 
     srv = ExporterServer(Exporter(cfg))
     await srv.start()
     try:
-        got = await scrape_when(srv.url, lambda: srv.exporter.relay.up)  # type: ignore[union-attr]
+        got = await scrape_when(srv.url, lambda: srv.exporter.relay.up, tries=400)  # type: ignore[union-attr]
     finally:
         await srv.stop()
         await runner.cleanup()
@@ -59,7 +61,7 @@ async def test_capacity_and_live_pipeline_series_are_relayed_under_our_labels() 
 
 async def test_an_unreachable_or_broken_go_livepeer_is_counted_not_fatal() -> None:
     runner, url = await serve_body(b"oops", status=503)
-    relay = LivepeerRelay(url, interval_s=0.1, timeout_s=1.0)
+    relay = LivepeerRelay(url, interval_s=0.1, timeout_s=5.0)
     try:
         await relay.refresh_async()
         assert not relay.up and relay.errors == 1
@@ -70,7 +72,7 @@ async def test_an_unreachable_or_broken_go_livepeer_is_counted_not_fatal() -> No
         await relay.close()
         await runner.cleanup()
     big, big_url = await serve_body(b"# TYPE livepeer_ai_container_in_use gauge\n" + b"x 1\n" * 100_000)
-    capped = LivepeerRelay(big_url, interval_s=0.1, timeout_s=1.0, max_bytes=64 * 1024)
+    capped = LivepeerRelay(big_url, interval_s=0.1, timeout_s=5.0, max_bytes=64 * 1024)
     try:
         await capped.refresh_async()
     finally:
@@ -85,13 +87,13 @@ async def test_when_go_livepeer_goes_away_its_series_go_at_once_and_come_back_wi
     runner, url = await serve_body(body)
     port = int(url.split(":")[2].split("/")[0])
     cfg = ExporterConfig(host="127.0.0.1", port=0, nvml=False, push={"enabled": False},
-                         livepeer={"url": url, "interval_s": 0.05, "timeout_s": 1.0})  # fmt: skip
+                         livepeer={"url": url, "interval_s": 0.05, "timeout_s": 5.0})  # fmt: skip
     srv = ExporterServer(Exporter(cfg))
     await srv.start()
     relay = srv.exporter.relay
     assert isinstance(relay, LivepeerRelay)
     try:
-        got = await scrape_when(srv.url, lambda: relay.up)
+        got = await scrape_when(srv.url, lambda: relay.up, tries=400)
         assert value(got, "livepeer_ai_current_live_pipelines", pipeline="live-video-to-video") == 5
         await runner.cleanup()  # go-livepeer stops
         got = await scrape_when(srv.url, lambda: not relay.up, tries=400)
@@ -114,11 +116,11 @@ async def test_a_go_livepeer_down_at_start_is_a_down_source_not_a_start_failure(
     runner, url = await serve_body(b"")
     await runner.cleanup()  # nothing listens there any more
     cfg = ExporterConfig(host="127.0.0.1", port=0, nvml=False, push={"enabled": False},
-                         livepeer={"url": url, "interval_s": 0.05, "timeout_s": 1.0})  # fmt: skip
+                         livepeer={"url": url, "interval_s": 0.05, "timeout_s": 5.0})  # fmt: skip
     srv = ExporterServer(Exporter(cfg))
     await srv.start()
     try:
-        got = await scrape_when(srv.url, lambda: srv.exporter.relay.errors > 0)  # type: ignore[union-attr]
+        got = await scrape_when(srv.url, lambda: srv.exporter.relay.errors > 0, tries=400)  # type: ignore[union-attr]
     finally:
         await srv.stop()
     assert value(got, "naap_exporter_source_up", source="livepeer") == 0
@@ -127,7 +129,7 @@ async def test_a_go_livepeer_down_at_start_is_a_down_source_not_a_start_failure(
 
 async def test_a_url_that_is_not_go_livepeer_is_not_a_healthy_relay() -> None:
     runner, url = await serve_body(b"# TYPE node_load1 gauge\nnode_load1 0.5\n")  # some other exporter
-    relay = LivepeerRelay(url, interval_s=0.1, timeout_s=1.0)
+    relay = LivepeerRelay(url, interval_s=0.1, timeout_s=5.0)
     try:
         await relay.refresh_async()
     finally:

@@ -176,11 +176,13 @@ async def test_it_says_where_it_really_listens_all_interfaces(capsys: pytest.Cap
     task = asyncio.create_task(serve_forever(cfg, stop))
     try:
         out = ""
-        for _ in range(200):  # until the banner is printed
+        deadline = asyncio.get_running_loop().time() + 30  # a hang guard: the loop ends once the banner is out
+        while asyncio.get_running_loop().time() < deadline and not task.done():
             out += capsys.readouterr().out
             if "runner pushes" in out:
                 break
             await asyncio.sleep(0.01)
+        out += capsys.readouterr().out
         lines = out.splitlines()
         assert lines[0].startswith("naap exporter listening on 0.0.0.0:")
         port = int(lines[0].split()[4].split(":")[1])

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -200,11 +201,26 @@ def server_wh(standin: str) -> Iterator:  # noqa: F811
     from warehouse.migrations import apply_migrations
 
     db = f"hd_{uuid.uuid4().hex[:12]}"
-    wh = Warehouse(standin, db, read_timeout_s=2)
+    wh = Warehouse(standin, db, read_timeout_s=10)  # queries that must succeed: far above any answer time
     apply_migrations(wh)
     yield wh
     wh.command(f"DROP DATABASE IF EXISTS `{db}` SYNC")
     wh.close()
+
+
+@contextmanager
+def short_reads(handle: object, read_s: float) -> Iterator[None]:
+    """A short client read limit on a warehouse handle, only while the stand-in holds its answers (the limit is
+    expected to fire there); the handle's own limit comes back for the reads that must succeed."""
+    from urllib3.util import Timeout
+
+    client = handle._client  # type: ignore[attr-defined]
+    before = client.timeout
+    client.timeout = Timeout(connect=before.connect_timeout, read=read_s)
+    try:
+        yield
+    finally:
+        client.timeout = before
 
 
 async def test_the_api_answers_503_while_the_warehouse_hangs(standin: str, server_wh) -> None:  # noqa: ANN001, F811
@@ -212,7 +228,8 @@ async def test_the_api_answers_503_while_the_warehouse_hangs(standin: str, serve
     from api.config import ApiSettings
     from scoring.sla_config import load_config
 
-    app = create_app(server_wh.reader(1.0), load_config(), ApiSettings())
+    reader = server_wh.reader(10.0)
+    app = create_app(reader, load_config(), ApiSettings())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="on"))
     server.capture_signals = lambda: __import__("contextlib").nullcontext()  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
@@ -225,12 +242,13 @@ async def test_the_api_answers_503_while_the_warehouse_hangs(standin: str, serve
                 assert r.status == 200
             await asyncio.to_thread(control, standin, "hold")
             try:
-                for path, words in (("/healthz", "unreachable"), ("/v1/sla/compliance?period=1h", "unavailable"),
-                                    ("/v1/gpu/metrics", "unavailable")):  # fmt: skip
-                    async with http.get(path) as r:
-                        assert r.status == 503, path
-                        assert r.headers["Content-Type"].startswith("application/json")
-                        assert words in json.dumps(await r.json()), path
+                with short_reads(reader, 1.0):  # the held answers: the limit fires, quickly
+                    for path, words in (("/healthz", "unreachable"), ("/v1/sla/compliance?period=1h", "unavailable"),
+                                        ("/v1/gpu/metrics", "unavailable")):  # fmt: skip
+                        async with http.get(path) as r:
+                            assert r.status == 503, path
+                            assert r.headers["Content-Type"].startswith("application/json")
+                            assert words in json.dumps(await r.json()), path
             finally:
                 await asyncio.to_thread(control, standin, "release")
             async with http.get("/healthz") as r:
@@ -255,7 +273,7 @@ async def test_warehouse_up_is_0_while_a_write_hangs_and_while_writes_fail(stand
     up = lambda: telemetry.registry.get_sample_value("naap_scraper_warehouse_up")  # noqa: E731
     writer.add("scraper_void", VOID_COLUMNS, [(1_700_000_000_000, 1_700_000_001_000, "s", "0/1", "test", "x")])
     assert up() == 1
-    with engine_held(standin):
+    with engine_held(standin), short_reads(server_wh, 2):  # the held insert: the limit fires, quickly
         flush = asyncio.create_task(writer.flush())
         await asyncio.to_thread(control, standin, "wait", inflight=1)  # the insert is in flight, unanswered
         assert up() == 0  # stalled
@@ -532,7 +550,8 @@ async def test_the_exporter_banner_is_printed_once_not_also_logged(capsys: pytes
     task = asyncio.create_task(serve_forever(ExporterConfig(host="127.0.0.1", port=0, nvml=False, push={"enabled": False}), stop))
     out = ""
     try:
-        for _ in range(500):
+        deadline = asyncio.get_running_loop().time() + 30  # a hang guard: the loop ends once the banner is out
+        while asyncio.get_running_loop().time() < deadline and not task.done():
             out += capsys.readouterr().out
             if "listening on" in out:
                 break

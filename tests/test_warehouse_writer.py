@@ -29,7 +29,8 @@ def _scrape(i: int, samples: int) -> tuple[ScrapeRecord, bytes]:
     return rec, rows
 
 
-async def _wait_for(cond, timeout: float = 10.0) -> None:  # noqa: ANN001
+async def _wait_for(cond, timeout: float = 60.0) -> None:  # noqa: ANN001
+    """Poll until cond holds; the deadline is only a hang guard."""
     deadline = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < deadline, "condition not reached"
@@ -203,13 +204,16 @@ async def test_the_writer_flushes_once_per_interval_not_continuously(warehouse: 
     flush (it used to wake itself) turned one insert per interval into dozens of tiny ones."""
     sink = _sink(warehouse, batch_rows=1_000_000, flush_interval_s=0.5)
     stop = asyncio.Event()
+    t0 = time.monotonic()
     task = asyncio.create_task(sink.writer.run(stop))
-    for i in range(60):  # 2 s of steady scraping
+    for i in range(60):  # ~2 s of steady scraping (longer on a loaded machine: measured below)
         rec, rows = _scrape(i, 10)
         sink.add(rec, rows, 10)
         await asyncio.sleep(2.0 / 60)
     stop.set()
+    elapsed = time.monotonic() - t0
     await task
     await sink.writer.close()
     assert sink.writer.stats.rows_written["samples"] == 600
-    assert sink.writer.stats.batches_written <= 6, sink.writer.stats  # ~one per interval (and the final flush)
+    # ~one per interval actually elapsed, plus the final flush; flushing after every add would make ~60.
+    assert sink.writer.stats.batches_written <= elapsed / 0.5 + 2, (elapsed, sink.writer.stats)
