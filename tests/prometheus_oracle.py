@@ -4,8 +4,9 @@
 - `promtool_verdict(body)`: does `promtool check metrics` (expfmt, the format's reference parser) parse it?
   Lint problems (missing HELP, counter naming) are not parse errors.
 - `ServerOracle(bodies)`: one Prometheus server scraping every body from a loopback HTTP server (one target per
-  body, file_sd with `__metrics_path__`), then, per body, whether the scrape succeeded (`up`) and the series it
-  stored with their values and timestamps, read back through its HTTP API.
+  body, file_sd with `__metrics_path__`), then, per body, whether a scrape succeeded (`up` at any time: a parse
+  rejection is deterministic, a slow or broken transfer is not) and the series it stored with their values and
+  timestamps, read back through its HTTP API.
 """
 
 from __future__ import annotations
@@ -102,8 +103,9 @@ class ServerOracle:
         sd = [{"targets": [f"127.0.0.1:{port}"], "labels": {"__metrics_path__": f"/b/{i}", "body": str(i)}}
               for i in range(len(self.bodies))]  # fmt: skip
         (self._dir / "sd.json").write_text(json.dumps(sd))
+        # ~400 bodies served by one Python thread: a generous scrape timeout (at most the interval)
         (self._dir / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n- job_name: t\n"
+            "global:\n  scrape_interval: 3s\n  scrape_timeout: 3s\nscrape_configs:\n- job_name: t\n"
             f"  file_sd_configs:\n  - files: ['{self._dir}/sd.json']\n    refresh_interval: 1s\n"
         )
         api_port = free_port()
@@ -115,11 +117,11 @@ class ServerOracle:
         base = f"http://127.0.0.1:{api_port}"
         try:
             deadline = time.monotonic() + self._timeout_s
-            while True:  # every target scraped at least twice
+            while True:  # every target scraped, the last scrape of each up or refused for its body (not the transfer)
                 try:
                     targets = _get(f"{base}/api/v1/targets")["data"]["activeTargets"]
                     done = [t for t in targets if t.get("lastScrape", "").startswith("20")]
-                    if len(done) == len(self.bodies) and all(t["health"] != "unknown" for t in done):
+                    if len(done) == len(self.bodies) and all(t["health"] != "unknown" and not _transient(t) for t in done):
                         break
                 except OSError:
                     pass
@@ -128,7 +130,7 @@ class ServerOracle:
                 time.sleep(0.5)
             time.sleep(2.5)
             at = time.time() + 1200  # after any sample stamped up to 20 minutes ahead
-            up = {r["metric"]["body"]: r["value"][1] == "1" for r in _query(base, 'up{job="t"}', time.time())}
+            up = {r["metric"]["body"]: r["value"][1] == "1" for r in _query(base, 'max_over_time(up{job="t"}[1h])', time.time())}
             stored: dict[str, dict] = {}
             for r in _query(base, '{job="t",__name__!~"up|scrape_.+"}[3h]', at):
                 labels = r["metric"]
@@ -142,6 +144,13 @@ class ServerOracle:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _transient(target: dict) -> bool:
+    """The target's last scrape failed in the HTTP transfer (timeout, reset: load), not on its body. Prometheus
+    words those `Get "<url>": …`; a parse error never is."""
+    err = target.get("lastError") or ""
+    return target.get("health") != "up" and (err.startswith("Get ") or "deadline exceeded" in err)
 
 
 def _get(url: str) -> dict:

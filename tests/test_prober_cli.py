@@ -21,8 +21,10 @@ from prober.standin.profile import Profile
 
 FAST = {
     "NAAP_PROBER__DURATION_S": "3", "NAAP_PROBER__SEGMENT_S": "1", "NAAP_PROBER__FPS": "10",
-    "NAAP_PROBER__PROMPT_CHANGE_AT_S": "1.5", "NAAP_PROBER__NO_OUTPUT_TIMEOUT_S": "2", "NAAP_PROBER__DRAIN_TIMEOUT_S": "2",
-    "NAAP_PROBER__CONNECT_TIMEOUT_S": "1", "NAAP_PROBER__INFO_TIMEOUT_S": "2",
+    "NAAP_PROBER__PROMPT_CHANGE_AT_S": "1.5", "NAAP_PROBER__DRAIN_TIMEOUT_S": "2",
+    # limits far above any normal answer or output gap: a stall of the loaded test machine must not fail a probe
+    "NAAP_PROBER__NO_OUTPUT_TIMEOUT_S": "5", "NAAP_PROBER__NO_EVENTS_TIMEOUT_S": "5", "NAAP_PROBER__FIRST_OUTPUT_TIMEOUT_S": "10",
+    "NAAP_PROBER__CONNECT_TIMEOUT_S": "3", "NAAP_PROBER__INFO_TIMEOUT_S": "5", "NAAP_PROBER__MAX_LOOP_LAG_S": "30",
 }  # fmt: skip
 
 

@@ -28,8 +28,9 @@ MODEL = "streamdiffusion-sdxl"
 def _prober(tmp_path: Path) -> dict[str, Any]:
     return {
         "enabled": True, "allow_loopback": True, "interval_s": 10, "duration_s": 3, "segment_s": 1, "fps": 10,
-        "prompt_change_at_s": 1.5, "no_output_timeout_s": 2, "drain_timeout_s": 2, "first_output_timeout_s": 4,
-        "connect_timeout_s": 1, "info_timeout_s": 2, "key_file": str(tmp_path / "key.pem"), "pin_store": str(tmp_path / "pins.json"),
+        "prompt_change_at_s": 1.5, "no_output_timeout_s": 5, "no_events_timeout_s": 5, "drain_timeout_s": 2,
+        "first_output_timeout_s": 10, "connect_timeout_s": 3, "info_timeout_s": 5, "max_loop_lag_s": 30,  # far above normal gaps
+        "key_file": str(tmp_path / "key.pem"), "pin_store": str(tmp_path / "pins.json"),
         "crosscheck_min_probes": 1,
     }  # fmt: skip
 

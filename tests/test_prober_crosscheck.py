@@ -44,9 +44,12 @@ def _self_report(orch: str, t0: int, t1: int) -> list[tuple]:
 
 
 async def test_a_lying_exporter_is_flagged_an_honest_one_is_not(tmp_path: Path, warehouse: Warehouse) -> None:
+    # limits far above any normal answer or output gap (the liar's cold start is 2.5 s): a stall of the loaded test
+    # machine must not fail a probe
     s = ProberSettings(
-        allow_loopback=True, duration_s=6, segment_s=1, fps=10, prompt_change_at_s=3, no_output_timeout_s=3,
-        drain_timeout_s=3, first_output_timeout_s=5, key_file=tmp_path / "key.pem", pin_store=tmp_path / "pins.json",
+        allow_loopback=True, duration_s=6, segment_s=1, fps=10, prompt_change_at_s=3, no_output_timeout_s=5,
+        no_events_timeout_s=5, drain_timeout_s=10, first_output_timeout_s=10, connect_timeout_s=3, info_timeout_s=5,
+        max_loop_lag_s=30, key_file=tmp_path / "key.pem", pin_store=tmp_path / "pins.json",
     )  # fmt: skip
     honest = StandIn("honest", profile=Profile(delay_s=0.1, status_interval_s=0.5), models={MODEL: ModelSpec()})
     liar = StandIn("liar", profile=Profile(delay_s=1.2, drop_every=2, control_delay_s=1.0, cold_start_s=2.5, status_interval_s=0.5),

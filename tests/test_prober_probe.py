@@ -1,7 +1,7 @@
 """Whole probes through the prober's real code path (TLS gRPC info, HTTPS start call, trickle channels, PyAV
 media) against stand-in orchestrators on loopback — the stand-in is the only stand-in, for the orchestrator
 itself. Every failure mode the stand-in can play lands in its class and fault. No timed assertions: latencies
-are compared with the delay the stand-in injected (generous bounds) and between two stand-ins in one run.
+are compared with what the stand-in recorded holding each segment (its own clock, exact under load).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from exporter.common.net import free_port
 from prober import errors, netguard
 from prober.config import ProberSettings
 from prober.datasets import DatasetItem, load
+from prober.measure import quantile
 from prober.payment import RemoteSigner
 from prober.probe import ProbeTarget, run_probe
 from prober.result import ProbeResult
@@ -32,10 +33,11 @@ STEADY = Profile("steady", delay_s=0.2, status_interval_s=0.5)
 
 
 def fast(**over: object) -> ProberSettings:
-    """Short probes for tests: 4 s of 10 fps input in 1 s segments, thresholds of a second or two."""
+    """Short probes for tests: 4 s of 10 fps input in 1 s segments. Limits that must not fire are far above any
+    normal gap (a GC pause or a loaded CPU must not turn ok into a failure); tests that expect one to fire set it."""
     base: dict[str, object] = dict(
-        allow_loopback=True, duration_s=4, segment_s=1, fps=10, prompt_change_at_s=2.0, first_output_timeout_s=4,
-        no_output_timeout_s=1.5, no_events_timeout_s=3, drain_timeout_s=3, start_timeout_s=2, max_loop_lag_s=0.6,
+        allow_loopback=True, duration_s=4, segment_s=1, fps=10, prompt_change_at_s=2.0, first_output_timeout_s=10,
+        no_output_timeout_s=5, no_events_timeout_s=5, drain_timeout_s=10, start_timeout_s=5, max_loop_lag_s=30,
     )
     base.update(over)
     return ProberSettings(**base)  # type: ignore[arg-type]
@@ -60,6 +62,7 @@ async def probe(o: StandIn, item: DatasetItem, settings: ProberSettings | None =
 async def test_steady_probe_measures_every_figure(good: DatasetItem) -> None:
     async with StandIn("steady", profile=STEADY) as o:
         r = await probe(o, good)
+    [runner] = o.runners
     assert (r.outcome, r.error_class, r.fault, r.swap_trigger) == ("ok", None, "none", None), r.message
     assert r.capacity_idle == 1 and r.capacity_in_use == 0 and r.warm is True and r.gpus[0]["name"].startswith("NVIDIA")
     assert r.reported_address == o.address and r.cert_sha256 == o.cert_sha256 and len(r.manifest_id) == 8
@@ -68,11 +71,16 @@ async def test_steady_probe_measures_every_figure(good: DatasetItem) -> None:
     # every input frame came back with its PTS; the stand-in keeps frame timing exactly
     assert r.frames_in == 40 and r.frames_matched == 40 and r.segments_out == 4
     assert r.output_fps == pytest.approx(10.0) and r.jitter == 0.0 and r.frame_interval_cv == 0.0
-    # E2E can never beat the injected delay; it may exceed it by the (loopback) overheads
-    assert r.e2e_p50_ms is not None and r.e2e_p95_ms is not None
-    assert 200 <= r.e2e_p50_ms <= r.e2e_p95_ms < 200 + 1000
+    # E2E can never beat what the stand-in held each segment (>= the injected delay); above it only the loopback
+    # transfers: a frame paired with another segment's send, or a late-found prompt change, is a whole segment off
+    assert r.e2e_p50_ms is not None and r.e2e_p95_ms is not None and r.e2e_p50_ms <= r.e2e_p95_ms
+    holds = [h * 1000 for h in runner.holds]
+    assert len(holds) == 4 and min(holds) >= 200
+    assert all(h <= s.e2e_p50_ms < h + 1000 for s, h in zip(r.samples, holds, strict=True)), (holds, r.samples)
+    assert min(holds) <= r.e2e_p50_ms and r.e2e_p95_ms < max(holds) + 1000
     # the prompt change shows up in the picture after the next input segment went through, and in the status
-    assert r.p2ff_ms is not None and 200 <= r.p2ff_ms < 1000 + 200 + 1000
+    truth = (runner.first_published[1] - runner.change_arrived[1]) * 1000  # control arrived → first changed segment out
+    assert r.p2ff_ms is not None and truth <= r.p2ff_ms < truth + 1000, (r.p2ff_ms, truth)
     assert r.p2ff_confirmed is True and r.status_events >= 2
     assert [s.second for s in r.samples] == [0, 1, 2, 3] and all(s.frames == 10 and s.bytes > 0 for s in r.samples)
     assert r.bytes_in > 0 and r.bytes_out > 0 and r.loop_lag_max_ms is not None
@@ -94,9 +102,15 @@ async def test_latency_follows_the_injected_delay_and_drops_lower_fps(good: Data
     for r in (rf, rs, rd):
         assert r.outcome == "ok", r.message
     assert rf.e2e_p50_ms is not None and rs.e2e_p50_ms is not None
-    # same run, same machine: the difference is the injected 0.8 s, whatever the overheads were
-    assert rs.e2e_p50_ms - rf.e2e_p50_ms == pytest.approx(800, abs=300)
-    assert rs.startup_ms is not None and rf.startup_ms is not None and rs.startup_ms > rf.startup_ms
+    # each E2E follows what its stand-in held (>= the injected delay; on a loaded machine, more), plus transfers
+    # that cost the same on both (same run, same loop): the difference is the one the stand-ins held
+    hf, hs = (quantile(o.runners[0].holds, 0.5) * 1000 for o in (fast_o, slow_o))  # the probe's quantile, per segment
+    assert hf >= 100 and hs >= 900
+    assert hf <= rf.e2e_p50_ms < hf + 1000 and hs <= rs.e2e_p50_ms < hs + 1000, (fast_o.runners[0].holds, slow_o.runners[0].holds)
+    assert rs.e2e_p50_ms - rf.e2e_p50_ms == pytest.approx(hs - hf, abs=300), (fast_o.runners[0].holds, slow_o.runners[0].holds)
+    # startup (to the first output byte) includes the first segment's hold: never under the injected delay
+    assert rs.startup_ms is not None and rf.startup_ms is not None
+    assert rs.startup_ms >= slow_o.runners[0].holds[0] * 1000 >= 900 and rf.startup_ms >= fast_o.runners[0].holds[0] * 1000
     # one frame in four dropped: 7.5 of 10 fps, uneven intervals
     assert rd.output_fps == pytest.approx(10.0 * 3 / 4, rel=0.08)
     assert rd.frame_interval_cv is not None and rd.frame_interval_cv > 0.2
@@ -153,11 +167,14 @@ async def test_runner_faults_become_swap_triggers(good: DatasetItem) -> None:
         "close": STEADY.with_(close_after_s=1.6),
         "cold": STEADY.with_(cold_start_s=30),
     }
+    # only the limit each case expects to fire is short. Stall detection is off once the input is all sent, so the
+    # stall case streams 8 s of input (the probe ends at the stall, ~3 s in): the trigger has seconds to spare
+    settings = {"stall": fast(no_output_timeout_s=1.5, duration_s=8), "cold": fast(first_output_timeout_s=2.5)}
     stand_ins = {k: StandIn(k, profile=p) for k, p in profiles.items()}
     for o in stand_ins.values():
         await o.start()
     try:
-        results = dict(zip(stand_ins, await asyncio.gather(*(probe(o, good, fast(first_output_timeout_s=2.5)) for o in stand_ins.values()))))
+        results = dict(zip(stand_ins, await asyncio.gather(*(probe(o, good, settings.get(k, fast())) for k, o in stand_ins.items()))))
     finally:
         for o in stand_ins.values():
             await o.stop()
@@ -230,7 +247,7 @@ async def test_prober_cpu_stall_is_the_probers_fault(good: DatasetItem) -> None:
         time.sleep(1.2)  # the prober's own event loop starved, as by an overloaded CPU
 
     async with StandIn("victim", profile=STEADY) as o:
-        r, _ = await asyncio.gather(probe(o, good, fast(duration_s=3)), hog())
+        r, _ = await asyncio.gather(probe(o, good, fast(duration_s=3, max_loop_lag_s=0.6)), hog())
     assert (r.outcome, r.error_class, r.fault) == ("failed", errors.PROBER_ERROR, errors.PROBER)
     assert "stalled" in (r.message or "") and r.loop_lag_max_ms is not None and r.loop_lag_max_ms >= 1000
     assert not r.counts_against_orchestrator

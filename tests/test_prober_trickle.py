@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from exporter.common.net import free_port
-from prober.standin.trickle_server import MAX_SEGMENTS, TrickleServer
+from prober.standin.trickle_server import MAX_SEGMENTS, Channel, TrickleServer
 from prober.trickle import SEQ_CURRENT, SEQ_NEXT, TrickleError, TricklePublisher, TrickleSubscriber
 
 
@@ -35,6 +35,14 @@ async def server() -> AsyncIterator[tuple[TrickleServer, str, aiohttp.ClientSess
         await runner.cleanup()
 
 
+async def _reader_waits_on(ch: Channel, seq: int) -> None:
+    """Until a GET for `seq` (just ahead of the write head) has reached the server: the channel pre-creates the
+    segment a reader waits on. 20 s is only a hang guard."""
+    async with asyncio.timeout(20):
+        while (seg := ch.segments[seq % MAX_SEGMENTS]) is None or seg.idx != seq:
+            await asyncio.sleep(0.05)
+
+
 async def test_publish_then_read_in_order_with_headers(server) -> None:  # noqa: ANN001
     ts, base, http = server
     ts.create("mid", "video/MP2T")
@@ -52,13 +60,13 @@ async def test_publish_then_read_in_order_with_headers(server) -> None:  # noqa:
 
 async def test_minus_one_waits_for_the_next_segment_and_minus_two_is_the_current(server) -> None:  # noqa: ANN001
     ts, base, http = server
-    ts.create("live", "video/MP2T")
+    ch = ts.create("live", "video/MP2T")
     pub = TricklePublisher(http, f"{base}/live")
     await pub.write(b"old")
     current = await TrickleSubscriber(http, f"{base}/live", SEQ_CURRENT).next()
     assert current is not None and (current.seq, current.data) == (0, b"old")
     waiting = asyncio.create_task(TrickleSubscriber(http, f"{base}/live", SEQ_NEXT).next())
-    await asyncio.sleep(0.2)
+    await _reader_waits_on(ch, 1)
     assert not waiting.done()  # blocked on the live edge
     await pub.write(b"new")
     seg = await asyncio.wait_for(waiting, 5)
@@ -86,7 +94,7 @@ async def test_a_segment_streams_while_it_is_written(server) -> None:  # noqa: A
 
 async def test_evicted_segment_is_470_and_the_subscriber_jumps_to_latest(server) -> None:  # noqa: ANN001
     ts, base, http = server
-    ts.create("ring", "video/MP2T")
+    ch = ts.create("ring", "video/MP2T")
     pub = TricklePublisher(http, f"{base}/ring")
     for i in range(MAX_SEGMENTS + 3):
         await pub.write(b"x%d" % i)
@@ -96,7 +104,7 @@ async def test_evicted_segment_is_470_and_the_subscriber_jumps_to_latest(server)
         assert resp.status == 200 and await resp.read() == b"x3"
     sub = TrickleSubscriber(http, f"{base}/ring", 0)
     waiting = asyncio.create_task(sub.next())
-    await asyncio.sleep(0.2)
+    await _reader_waits_on(ch, 8)  # 470 on seq 0, then the jump to Latest: waiting on 8
     await pub.write(b"after")
     seg = await asyncio.wait_for(waiting, 5)
     assert seg is not None and (seg.seq, seg.data) == (8, b"after") and sub.jumps == 1
@@ -104,12 +112,12 @@ async def test_evicted_segment_is_470_and_the_subscriber_jumps_to_latest(server)
 
 async def test_closed_channel_ends_readers_then_is_gone(server) -> None:  # noqa: ANN001
     ts, base, http = server
-    ts.create("bye", "application/json")
+    ch = ts.create("bye", "application/json")
     pub = TricklePublisher(http, f"{base}/bye", "application/json")
     await pub.write(b"{}")
     sub = TrickleSubscriber(http, f"{base}/bye", SEQ_NEXT)
     waiting = asyncio.create_task(sub.next())
-    await asyncio.sleep(0.2)
+    await _reader_waits_on(ch, 1)
     async with http.get(f"{base}/bye/5") as r:
         ahead_status = r.status  # a seq past the write head: 470 too
     assert await pub.close() is True  # DELETE {channel}
