@@ -5,8 +5,8 @@ eth_call, eth_getCode, eth_getBlockByNumber, web3_clientVersion), single or batc
 uses, including its errors ("header not found" for a block it does not have yet).
 
 `fail(...)` makes the server misbehave after a number of good answers: HTTP 503, a dropped connection, a
-JSON-RPC error, or a slow answer (a fixed delay, or held until `heal()`); `on_request` runs a hook before each answer (tests change the pool from
-there, in the middle of a walk).
+JSON-RPC error, or a slow answer (a fixed delay, or held until `heal()`); `on_request` runs a hook before each
+answer (tests change the pool from there, in the middle of a walk).
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ class RpcServer:
 
     # ---- faults ----------------------------------------------------------------------------------------------
 
-    def fail(self, mode: str = "http_503", after: int = 0, count: int | None = None, delay_s: float | None = None) -> None:
+    def fail(self, mode: str = "http_503", after: int = 0, count: int | None = None,
+             delay_s: float | None = None) -> None:  # fmt: skip
         """Misbehave after `after` good answers, for `count` requests (None: until heal()).
 
         Mode "slow" waits `delay_s` seconds before answering, or with delay_s=None holds the answer until heal()
