@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -29,6 +30,24 @@ EXTRA_MODULES = {
     "collector": ("clickhouse_connect", "chdb", "litestar", "uvicorn", "apscheduler", "web3"),
     "prober": ("grpc", "google.protobuf", "av", "numpy", "cryptography"),
 }
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and infinities (Click's FloatRange admits NaN: every comparison with it is
+    false), optionally within [min, max]; a usage error (exit 2) names the option."""
+
+    name = "float"
+
+    def _describe_range(self) -> str:
+        return "" if self.min is None and self.max is None else super()._describe_range()
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if isinstance(number, float) and not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 
 
 def _installed(module: str) -> bool:
@@ -213,8 +232,8 @@ def cli(log_level: str) -> None:
 @click.option("--orchestrator", metavar="0x…", help="This orchestrator's Ethereum address (in naap_exporter_build_info).")
 @click.option("--region", help="Declared region, e.g. us-east.")
 @click.option("--no-nvml", is_flag=True, default=None, help="Do not read GPUs through NVML.")
-@click.option("--gpu-interval", type=float, help="Seconds between GPU reads. [default: 1]")
-@click.option("--window", type=float, help="FPS window in seconds; jitter spans 12 windows. [default: 5]")
+@click.option("--gpu-interval", type=FiniteFloat(), help="Seconds between GPU reads. [default: 1]")
+@click.option("--window", type=FiniteFloat(), help="FPS window in seconds; jitter spans 12 windows. [default: 5]")
 @click.option("--dcgm", "dcgm_mode", type=click.Choice(["auto", "bindings", "url", "off"]),
               help="DCGM profiling source: auto = --dcgm-url if given, else the DCGM Python bindings if installed. "
                    "[default: auto]")  # fmt: skip
@@ -299,8 +318,8 @@ def exporter(
               help="file_sd JSON/YAML or a list of URLs; repeatable.")  # fmt: skip
 @click.option("--once", is_flag=True, help="Scrape every target once, print one JSON line each, and exit.")
 @click.option("--allow-loopback", is_flag=True, default=None, help="Allow 127.0.0.0/8 and ::1 targets (tests, demos).")
-@click.option("--interval", type=float, help="Scrape interval in seconds. [default: 15]")
-@click.option("--timeout", type=float, help="Per-scrape time limit in seconds. [default: 10]")
+@click.option("--interval", type=FiniteFloat(), help="Scrape interval in seconds. [default: 15]")
+@click.option("--timeout", type=FiniteFloat(), help="Per-scrape time limit in seconds. [default: 10]")
 @click.option("--shard", metavar="i/N", help="Scrape only targets whose stable hash mod N is i.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
               help="Serve the scraper's own /metrics on this port (127.0.0.1; 0 picks one). Not with --once.")  # fmt: skip
@@ -792,7 +811,7 @@ def slo_rules(config: str | None, output: str, job: str) -> None:
 @click.option("--allow-loopback", is_flag=True, default=None, help="Allow 127.0.0.0/8 and ::1 orchestrators (tests, demos).")
 @click.option("--dataset", "dataset_refs", multiple=True, metavar="WORKFLOW/ID@VERSION",
               help="Draw probe items from these datasets instead of prober.datasets; repeatable.")  # fmt: skip
-@click.option("--duration", type=click.FloatRange(2, 600), help="Seconds of input per probe. [default: prober.duration_s, 20]")
+@click.option("--duration", type=FiniteFloat(2, 600), help="Seconds of input per probe. [default: prober.duration_s, 20]")
 @click.option("--dry-run", is_flag=True, help="Probe and print; store nothing (no warehouse needed).")
 @warehouse_option
 @data_dir_option
@@ -1096,8 +1115,8 @@ def bench_exporter(gpus: int, streams: int, rounds: int) -> None:
 @bench.command("catalog")
 @click.option("--orchestrators", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Simulated orchestrators.")
 @click.option("--gpus", type=click.IntRange(1, 64), default=4, show_default=True, help="GPUs per orchestrator (2 streams each).")
-@click.option("--hours", type=click.FloatRange(1, 24 * 31), default=24, show_default=True, help="Hours of scrapes to load.")
-@click.option("--interval", type=click.FloatRange(1, 3600), default=15, show_default=True, help="Scrape interval (s).")
+@click.option("--hours", type=FiniteFloat(1, 24 * 31), default=24, show_default=True, help="Hours of scrapes to load.")
+@click.option("--interval", type=FiniteFloat(1, 3600), default=15, show_default=True, help="Scrape interval (s).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated fleet (same seed, same rows).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Warehouse directory (default: a fresh temporary one, removed after).")
 def bench_catalog(orchestrators: int, gpus: int, hours: float, interval: float, seed: int, data_dir: str | None) -> None:
@@ -1116,9 +1135,9 @@ def bench_catalog(orchestrators: int, gpus: int, hours: float, interval: float, 
 @click.option("--gpus", type=click.IntRange(1, 64), default=4, show_default=True, help="GPUs per orchestrator (2 streams each).")
 @click.option("--hours", type=click.IntRange(1, 24 * 31), default=24, show_default=True,
               help="Whole hours of scrapes to load (ending two hours ago).")  # fmt: skip
-@click.option("--interval", type=click.FloatRange(1, 3600), default=60, show_default=True, help="Scrape interval (s).")
+@click.option("--interval", type=FiniteFloat(1, 3600), default=60, show_default=True, help="Scrape interval (s).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated fleet (same seed, same rows).")
-@click.option("--seconds", type=click.FloatRange(0.1, 600), default=5, show_default=True,
+@click.option("--seconds", type=FiniteFloat(0.1, 600), default=5, show_default=True,
               help="Measured seconds per endpoint and configuration (under 1 s: a smoke run, not a figure).")  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1, 4096), default=32, show_default=True,
               help="Concurrent clients (aiohttp, one process).")  # fmt: skip
@@ -1143,9 +1162,9 @@ def bench_api(orchestrators: int, gpus: int, hours: int, interval: float, seed: 
 @bench.command("scrape")
 @click.option("--targets", type=click.IntRange(1, 60_000), default=1000, show_default=True,
               help="Simulated exporters to start on loopback (one 127.x.y.z address each).")  # fmt: skip
-@click.option("--seconds", type=click.FloatRange(1, 3600), default=60, show_default=True,
+@click.option("--seconds", type=FiniteFloat(1, 3600), default=60, show_default=True,
               help="Measured seconds, after one interval of warm-up.")  # fmt: skip
-@click.option("--interval", type=click.FloatRange(0.5, 3600), default=15, show_default=True, help="Scrape interval (s).")
+@click.option("--interval", type=FiniteFloat(0.5, 3600), default=15, show_default=True, help="Scrape interval (s).")
 @click.option("--processes", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Processes serving the simulated exporters.")  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1, 100_000), default=512, show_default=True,
@@ -1171,7 +1190,7 @@ def bench_scrape(targets: int, seconds: float, interval: float, processes: int, 
 @needs("collector")
 @bench.command("replay")
 @click.option("--orchestrators", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Simulated orchestrators.")
-@click.option("--hours", type=click.FloatRange(1, 24 * 31), default=24, show_default=True, help="Hours of history to publish and replay.")
+@click.option("--hours", type=FiniteFloat(1, 24 * 31), default=24, show_default=True, help="Hours of history to publish and replay.")
 @click.option("--interval", type=click.IntRange(1, 3600), default=10, show_default=True, help="Scrape interval (s).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the generated history.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Warehouse directory (default: a fresh temporary one, removed after).")
@@ -1188,8 +1207,8 @@ def bench_replay(orchestrators: int, hours: float, interval: int, seed: int, dat
 @click.option("--standins", type=click.IntRange(1, 256), default=8, show_default=True, help="Stand-in orchestrators to probe.")
 @click.option("--probes", type=click.IntRange(1, 100_000), default=32, show_default=True, help="Probes in the throughput phase.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True, help="Probes in flight at once.")
-@click.option("--duration", type=click.FloatRange(2, 600), default=6, show_default=True, help="Seconds of input per probe.")
-@click.option("--delay-ms", type=click.FloatRange(0, 10_000), default=200, show_default=True,
+@click.option("--duration", type=FiniteFloat(2, 600), default=6, show_default=True, help="Seconds of input per probe.")
+@click.option("--delay-ms", type=FiniteFloat(0, 10_000), default=200, show_default=True,
               help="Output delay the stand-ins inject (the accuracy phase also uses 2x and 3x).")  # fmt: skip
 @click.option("--accuracy-probes", type=click.IntRange(1, 1000), default=9, show_default=True,
               help="Probes in the accuracy phase (one at a time).")  # fmt: skip

@@ -213,6 +213,10 @@ def test_exporter_host_metrics_flag_reaches_the_config(monkeypatch: pytest.Monke
 @pytest.mark.parametrize(("args", "says"), [
     (["replay", "--period", "2h"], "--period '2h' is no period of any released SLA config"),
     (["slo", "--orchestrator", "0xzz"], "--orchestrator must be a 0x-prefixed 20-byte hex address"),
+    # Click's FloatRange admits NaN (every comparison with it is false): the CLI's float options refuse it.
+    (["bench", "api", "--seconds", "nan"], "'--seconds': 'nan' is not a finite number"),
+    (["scrape", "--interval", "NaN"], "'--interval': 'NaN' is not a finite number"),
+    (["scrape", "--timeout", "inf"], "'--timeout': 'inf' is not a finite number"),
 ])  # fmt: skip
 def test_bad_options_are_usage_errors_before_any_warehouse_is_opened(tmp_path: Path, args: list[str], says: str) -> None:
     result = CliRunner().invoke(cli, [*args, "--data-dir", str(tmp_path / "none")])
